@@ -1,0 +1,178 @@
+"""Gopher quality filter: drop documents that do not look like natural-language prose.
+
+RefinedWeb §3.2 applies the document-wise quality heuristics of Gopher (Rae et al. 2021, App. A,
+"Quality Filters") after repetition removal. Tokenisation, decided once for every rule here:
+
+* words are whitespace-separated tokens, as in Gopher. The word count and the mean word length
+  leave out tokens made only of punctuation or symbols (``-``, ``|``, ``…``) so they measure words,
+  not separators (datatrove and DCLM do the same); every other ratio uses all tokens, so a page of
+  symbols is penalised by the alphabetic-word rule rather than hidden from it.
+* the hash and ellipsis ratios count ``#`` characters and ``...`` / ``…`` occurrences in the text,
+  per word (datatrove's reading of "symbol-to-word ratio").
+* line rules use non-blank lines, stripped: a bullet line starts with one of ``bullets``, an
+  ellipsis line ends with ``...`` or ``…``.
+* stop words match case-insensitively with the punctuation around a word stripped (``"The,"`` is
+  ``the``); by default every occurrence counts, as in datatrove and DCLM's RefinedWeb reproduction.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from refinedweb import schema
+from refinedweb.config import check
+from refinedweb.filters.text import Document, strip_punctuation
+from refinedweb.pipeline.stage import annotate, texts
+
+_ALNUM = re.compile(r"[^\W_]")  # a letter or digit, any script: the token is a word, not a symbol
+_ALPHA = re.compile(r"[^\W\d_]")  # a letter, any script
+GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
+BULLETS = ("•", "‣", "⁃", "◦", "●", "○", "▪", "▫", "■", "□", "►", "▶", "➢", "✓", "-", "–", "*")
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Gopher's quality thresholds (Rae et al. 2021, App. A); a document failing any is dropped."""
+
+    enabled: bool = True
+    """Run the quality filter at all."""
+    min_words: int = 50
+    """Fewest words a document may have (Gopher App. A: 50)."""
+    max_words: int = 100_000
+    """Most words a document may have (Gopher App. A: 100,000)."""
+    min_mean_word_length: float = 3.0
+    """Smallest mean word length in characters (Gopher App. A: 3)."""
+    max_mean_word_length: float = 10.0
+    """Largest mean word length in characters (Gopher App. A: 10)."""
+    max_hash_ratio: float = 0.1
+    """Most ``#`` symbols per word (Gopher App. A: 0.1)."""
+    max_ellipsis_ratio: float = 0.1
+    """Most ellipses (``...`` or ``…``) per word (Gopher App. A: 0.1)."""
+    max_bullet_line_frac: float = 0.9
+    """Largest share of lines starting with a bullet (Gopher App. A: 90%)."""
+    max_ellipsis_line_frac: float = 0.3
+    """Largest share of lines ending with an ellipsis (Gopher App. A: 30%)."""
+    min_alpha_word_frac: float = 0.8
+    """Smallest share of words holding an alphabetic character (Gopher App. A: 80%)."""
+    min_stop_words: int = 2
+    """Fewest stop words a document must contain (Gopher App. A: 2)."""
+    stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
+    """The stop words, lower case (Gopher App. A: the, be, to, of, and, that, have, with)."""
+    stop_words_distinct: bool = False
+    """Count distinct stop words instead of occurrences (Gopher's wording allows both; datatrove counts occurrences)."""
+    bullets: tuple[str, ...] = BULLETS
+    """Line prefixes that mark a bullet line (Gopher App. A names bullet points; this set is ours)."""
+
+    def __post_init__(self) -> None:
+        check(self.min_words >= 0, "min_words", f"must be >= 0, got {self.min_words}")
+        check(self.max_words >= self.min_words, "max_words", f"must be >= min_words ({self.min_words}), got {self.max_words}")
+        check(self.min_mean_word_length >= 0, "min_mean_word_length", "must be >= 0")
+        check(
+            self.max_mean_word_length >= self.min_mean_word_length,
+            "max_mean_word_length",
+            f"must be >= min_mean_word_length ({self.min_mean_word_length})",
+        )
+        check(self.max_hash_ratio >= 0, "max_hash_ratio", "must be >= 0")
+        check(self.max_ellipsis_ratio >= 0, "max_ellipsis_ratio", "must be >= 0")
+        for name in ("max_bullet_line_frac", "max_ellipsis_line_frac", "min_alpha_word_frac"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
+        check(self.min_stop_words >= 0, "min_stop_words", f"must be >= 0, got {self.min_stop_words}")
+        check(all(w and w == w.lower() for w in self.stop_words), "stop_words", "must be non-empty lower-case words")
+        check(all(b for b in self.bullets), "bullets", "must not contain empty strings")
+
+
+@dataclass
+class QualitySignals:
+    """Gopher's quality signals of one document."""
+
+    word_count: int
+    mean_word_length: float
+    hash_ratio: float
+    ellipsis_ratio: float
+    bullet_line_frac: float
+    ellipsis_line_frac: float
+    alpha_word_frac: float
+    stop_word_count: int
+
+
+def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str]) -> QualitySignals:
+    """Every quality signal of ``doc``, with the tokenisation described in the module docstring."""
+    tokens = doc.words
+    words = [w for w in tokens if _ALNUM.search(w)]
+    n_tokens = len(tokens)
+    per_token = 1.0 / n_tokens if n_tokens else 0.0
+    lines = doc.lines
+    per_line = 1.0 / len(lines) if lines else 0.0
+    bullets = tuple(cfg.bullets)
+    stops = [s for w in tokens if (s := strip_punctuation(w).lower()) in stop_words]
+    return QualitySignals(
+        word_count=len(words),
+        mean_word_length=sum(map(len, words)) / len(words) if words else 0.0,
+        hash_ratio=doc.text.count("#") * per_token,
+        ellipsis_ratio=(doc.text.count("...") + doc.text.count("…")) * per_token,
+        bullet_line_frac=sum(line.startswith(bullets) for line in lines) * per_line,
+        ellipsis_line_frac=sum(line.endswith(("...", "…")) for line in lines) * per_line,
+        alpha_word_frac=sum(1 for w in tokens if _ALPHA.search(w)) * per_token,
+        stop_word_count=len(set(stops)) if cfg.stop_words_distinct else len(stops),
+    )
+
+
+def quality_reason(s: QualitySignals, cfg: QualityConfig) -> str | None:
+    """The first rule failed, in the order of Gopher App. A; None when the document passes."""
+    if s.word_count < cfg.min_words:
+        return schema.GOPHER_TOO_FEW_WORDS
+    if s.word_count > cfg.max_words:
+        return schema.GOPHER_TOO_MANY_WORDS
+    if s.mean_word_length < cfg.min_mean_word_length:
+        return schema.GOPHER_WORDS_TOO_SHORT
+    if s.mean_word_length > cfg.max_mean_word_length:
+        return schema.GOPHER_WORDS_TOO_LONG
+    if s.hash_ratio > cfg.max_hash_ratio:
+        return schema.GOPHER_HASH_RATIO
+    if s.ellipsis_ratio > cfg.max_ellipsis_ratio:
+        return schema.GOPHER_ELLIPSIS_RATIO
+    if s.bullet_line_frac > cfg.max_bullet_line_frac:
+        return schema.GOPHER_BULLET_LINES
+    if s.ellipsis_line_frac > cfg.max_ellipsis_line_frac:
+        return schema.GOPHER_ELLIPSIS_LINES
+    if s.alpha_word_frac < cfg.min_alpha_word_frac:
+        return schema.GOPHER_TOO_FEW_ALPHA_WORDS
+    if s.stop_word_count < cfg.min_stop_words:
+        return schema.GOPHER_TOO_FEW_STOP_WORDS
+    return None
+
+
+class QualityFilter:
+    """Writes Gopher's quality signals and drops documents that fail any of its rules."""
+
+    name = "quality"
+
+    _COLUMNS = {
+        schema.WORD_COUNT: ("word_count", pa.int64()),
+        schema.MEAN_WORD_LENGTH: ("mean_word_length", pa.float32()),
+        schema.HASH_RATIO: ("hash_ratio", pa.float32()),
+        schema.ELLIPSIS_RATIO: ("ellipsis_ratio", pa.float32()),
+        schema.BULLET_LINE_FRAC: ("bullet_line_frac", pa.float32()),
+        schema.ELLIPSIS_LINE_FRAC: ("ellipsis_line_frac", pa.float32()),
+        schema.ALPHA_WORD_FRAC: ("alpha_word_frac", pa.float32()),
+        schema.STOP_WORD_COUNT: ("stop_word_count", pa.int64()),
+    }
+
+    def __init__(self, config: QualityConfig) -> None:
+        self.config = config
+        self.stop_words = frozenset(config.stop_words)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        signals: dict[str, list] = {column: [] for column in self._COLUMNS}
+        reasons: list[str | None] = []
+        for text in texts(batch):
+            s = quality_signals(Document(text), self.config, self.stop_words)
+            for column, (attr, _) in self._COLUMNS.items():
+                signals[column].append(getattr(s, attr))
+            reasons.append(quality_reason(s, self.config))
+        types = {column: tp for column, (_, tp) in self._COLUMNS.items()}
+        return annotate(batch, reasons, signals, types)

@@ -1,0 +1,236 @@
+"""Gopher repetition removal: drop documents made of repeated lines, paragraphs or n-grams.
+
+RefinedWeb §3.2 applies the repetition filter of Gopher (Rae et al. 2021, App. A, Table A1) before
+the quality filter: repeated content is a strong sign of boilerplate and crawl artefacts, and it
+degrades models. The signals follow Gopher's definitions and their open reproductions:
+
+* duplicate line / paragraph fraction: occurrences after the first of a line (paragraph) that
+  appears more than once, over all lines (paragraphs); the character variants weigh them by length
+  over the characters of all lines (paragraphs) -- as datatrove's ``GopherRepetitionFilter``.
+  Lines and paragraphs are compared stripped, blank ones ignored.
+* top n-gram character fraction (n = 2, 3, 4): the characters covered by the occurrences of the most
+  frequent n-gram over the characters of all words. Where occurrences do not overlap this is
+  ``len(ngram) * count / total`` as in dolma; overlapping occurrences ("a a a") are not counted
+  twice, so the fraction stays <= 1. An n-gram seen once is not a repetition (fraction 0); among
+  n-grams tied for most frequent, the longest in characters is taken, then the earliest.
+* duplicate n-gram character fraction (n = 5 .. 10): characters of the words covered by any n-gram
+  that occurs more than once, each word counted once even under overlapping occurrences (dolma).
+
+Words are whitespace-separated and characters are word characters (whitespace excluded). The
+n-gram statistics identify n-grams exactly (no hashing) by numbering (n-1)-gram/word pairs with
+NumPy, so all n from 2 to 10 reuse one word list and cost O(N log N) each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from refinedweb import schema
+from refinedweb.config import check
+from refinedweb.filters.text import Document
+from refinedweb.pipeline.stage import annotate, texts
+
+TOP_NGRAM_SIZES = (2, 3, 4)
+DUP_NGRAM_SIZES = tuple(range(5, 11))
+
+
+@dataclass(frozen=True)
+class RepetitionConfig:
+    """Gopher repetition thresholds (Rae et al. 2021, Table A1); a document is dropped above any."""
+
+    enabled: bool = True
+    """Run the repetition filter at all."""
+    dup_line_frac: float = 0.30
+    """Max fraction of lines that duplicate an earlier line (Gopher Table A1: 0.30)."""
+    dup_para_frac: float = 0.30
+    """Max fraction of paragraphs that duplicate an earlier paragraph (Gopher Table A1: 0.30)."""
+    dup_line_char_frac: float = 0.20
+    """Max fraction of line characters in duplicate lines (Gopher Table A1: 0.20)."""
+    dup_para_char_frac: float = 0.20
+    """Max fraction of paragraph characters in duplicate paragraphs (Gopher Table A1: 0.20)."""
+    top_2gram_char_frac: float = 0.20
+    """Max character fraction of the most frequent word 2-gram (Gopher Table A1: 0.20)."""
+    top_3gram_char_frac: float = 0.18
+    """Max character fraction of the most frequent word 3-gram (Gopher Table A1: 0.18)."""
+    top_4gram_char_frac: float = 0.16
+    """Max character fraction of the most frequent word 4-gram (Gopher Table A1: 0.16)."""
+    dup_5gram_char_frac: float = 0.15
+    """Max character fraction covered by duplicated 5-grams (Gopher Table A1: 0.15)."""
+    dup_6gram_char_frac: float = 0.14
+    """Max character fraction covered by duplicated 6-grams (Gopher Table A1: 0.14)."""
+    dup_7gram_char_frac: float = 0.13
+    """Max character fraction covered by duplicated 7-grams (Gopher Table A1: 0.13)."""
+    dup_8gram_char_frac: float = 0.12
+    """Max character fraction covered by duplicated 8-grams (Gopher Table A1: 0.12)."""
+    dup_9gram_char_frac: float = 0.11
+    """Max character fraction covered by duplicated 9-grams (Gopher Table A1: 0.11)."""
+    dup_10gram_char_frac: float = 0.10
+    """Max character fraction covered by duplicated 10-grams (Gopher Table A1: 0.10)."""
+
+    def __post_init__(self) -> None:
+        for name in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
+            value = getattr(self, name)
+            check(0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
+        for n in TOP_NGRAM_SIZES:
+            value = self.top_ngram_threshold(n)
+            check(0.0 <= value <= 1.0, f"top_{n}gram_char_frac", f"must be in [0, 1], got {value}")
+        for n in DUP_NGRAM_SIZES:
+            value = self.dup_ngram_threshold(n)
+            check(0.0 <= value <= 1.0, f"dup_{n}gram_char_frac", f"must be in [0, 1], got {value}")
+
+    def top_ngram_threshold(self, n: int) -> float:
+        return getattr(self, f"top_{n}gram_char_frac")
+
+    def dup_ngram_threshold(self, n: int) -> float:
+        return getattr(self, f"dup_{n}gram_char_frac")
+
+
+def duplicate_fractions(units: Sequence[str]) -> tuple[float, float]:
+    """(share of units repeating an earlier one, share of characters in those repeats)."""
+    if not units:
+        return 0.0, 0.0
+    seen: set[str] = set()
+    dup_units = dup_chars = total_chars = 0
+    for unit in units:
+        total_chars += len(unit)
+        if unit in seen:
+            dup_units += 1
+            dup_chars += len(unit)
+        else:
+            seen.add(unit)
+    return dup_units / len(units), (dup_chars / total_chars if total_chars else 0.0)
+
+
+def _ngram_ids(word_ids: np.ndarray, vocab: int, max_n: int) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """For n = 2..max_n: (n, id of the n-gram at each start, count per id, first start per id).
+
+    The n-gram at i is the pair ((n-1)-gram id at i, word id at i+n-1); numbering the distinct pairs
+    gives exact n-gram ids below N, so the pair key ``prev * vocab + word`` fits in int64.
+    """
+    total = len(word_ids)
+    prev = word_ids
+    for n in range(2, max_n + 1):
+        starts = total - n + 1
+        if starts <= 0:
+            return
+        keys = prev[:starts] * vocab + word_ids[n - 1 :]
+        _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        prev = inverse.reshape(-1)
+        yield n, prev, counts, first
+
+
+def _covered_chars(starts: np.ndarray, n: int, lengths: np.ndarray) -> int:
+    """Characters of the words covered by n-grams starting at ``starts``, each word counted once."""
+    if len(starts) == 0:
+        return 0
+    delta = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.add.at(delta, starts, 1)
+    np.add.at(delta, starts + n, -1)
+    covered = np.cumsum(delta[:-1]) > 0
+    return int(lengths[covered].sum())
+
+
+def ngram_fractions(words: Sequence[str]) -> tuple[dict[int, float], dict[int, float]]:
+    """Gopher's top n-gram (n=2..4) and duplicated n-gram (n=5..10) character fractions."""
+    top = {n: 0.0 for n in TOP_NGRAM_SIZES}
+    dup = {n: 0.0 for n in DUP_NGRAM_SIZES}
+    if len(words) < 2:
+        return top, dup
+    vocab: dict[str, int] = {}
+    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    total = int(lengths.sum())
+    cumulative = np.concatenate(([0], np.cumsum(lengths)))
+    for n, gram_ids, counts, first in _ngram_ids(ids, max(len(vocab), 1), DUP_NGRAM_SIZES[-1]):
+        if n in top:
+            best = int(counts.max())
+            if best < 2:
+                continue
+            tied = np.flatnonzero(counts == best)
+            tied_chars = cumulative[first[tied] + n] - cumulative[first[tied]]
+            longest = tied[tied_chars == tied_chars.max()]
+            winner = longest[int(np.argmin(first[longest]))]  # then the earliest: deterministic
+            top[n] = _covered_chars(np.flatnonzero(gram_ids == winner), n, lengths) / total
+        else:
+            repeated = np.flatnonzero(counts[gram_ids] > 1)
+            dup[n] = _covered_chars(repeated, n, lengths) / total
+    return top, dup
+
+
+@dataclass
+class RepetitionSignals:
+    """Every Gopher repetition signal of one document."""
+
+    dup_line_frac: float
+    dup_para_frac: float
+    dup_line_char_frac: float
+    dup_para_char_frac: float
+    top_ngram: dict[int, float]
+    dup_ngram: dict[int, float]
+
+    @classmethod
+    def of(cls, doc: Document) -> "RepetitionSignals":
+        line_frac, line_chars = duplicate_fractions(doc.lines)
+        para_frac, para_chars = duplicate_fractions(doc.paragraphs)
+        top, dup = ngram_fractions(doc.words)
+        return cls(line_frac, para_frac, line_chars, para_chars, top, dup)
+
+
+def repetition_reason(s: RepetitionSignals, cfg: RepetitionConfig) -> str | None:
+    """The first threshold exceeded, in the order of Gopher's Table A1; None when all pass."""
+    if s.dup_line_frac > cfg.dup_line_frac:
+        return schema.GOPHER_DUP_LINES
+    if s.dup_para_frac > cfg.dup_para_frac:
+        return schema.GOPHER_DUP_PARAS
+    if s.dup_line_char_frac > cfg.dup_line_char_frac:
+        return schema.GOPHER_DUP_LINE_CHARS
+    if s.dup_para_char_frac > cfg.dup_para_char_frac:
+        return schema.GOPHER_DUP_PARA_CHARS
+    for n in TOP_NGRAM_SIZES:
+        if s.top_ngram[n] > cfg.top_ngram_threshold(n):
+            return schema.GOPHER_TOP_NGRAM[n]
+    for n in DUP_NGRAM_SIZES:
+        if s.dup_ngram[n] > cfg.dup_ngram_threshold(n):
+            return schema.GOPHER_DUP_NGRAM[n]
+    return None
+
+
+class RepetitionFilter:
+    """Writes the 14 Gopher repetition signals and drops documents above any threshold."""
+
+    name = "repetition"
+
+    def __init__(self, config: RepetitionConfig) -> None:
+        self.config = config
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        signals: dict[str, list[float]] = {c: [] for c in self.signal_columns()}
+        reasons: list[str | None] = []
+        for text in texts(batch):
+            s = RepetitionSignals.of(Document(text))
+            signals[schema.DUP_LINE_FRAC].append(s.dup_line_frac)
+            signals[schema.DUP_PARA_FRAC].append(s.dup_para_frac)
+            signals[schema.DUP_LINE_CHAR_FRAC].append(s.dup_line_char_frac)
+            signals[schema.DUP_PARA_CHAR_FRAC].append(s.dup_para_char_frac)
+            for n in TOP_NGRAM_SIZES:
+                signals[schema.TOP_NGRAM_CHAR_FRAC[n]].append(s.top_ngram[n])
+            for n in DUP_NGRAM_SIZES:
+                signals[schema.DUP_NGRAM_CHAR_FRAC[n]].append(s.dup_ngram[n])
+            reasons.append(repetition_reason(s, self.config))
+        return annotate(batch, reasons, signals, {c: pa.float32() for c in signals})
+
+    @staticmethod
+    def signal_columns() -> list[str]:
+        """The signal columns in Table A1's order."""
+        return [
+            schema.DUP_LINE_FRAC,
+            schema.DUP_PARA_FRAC,
+            schema.DUP_LINE_CHAR_FRAC,
+            schema.DUP_PARA_CHAR_FRAC,
+            *(schema.TOP_NGRAM_CHAR_FRAC[n] for n in TOP_NGRAM_SIZES),
+            *(schema.DUP_NGRAM_CHAR_FRAC[n] for n in DUP_NGRAM_SIZES),
+        ]

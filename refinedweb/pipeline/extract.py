@@ -1,0 +1,217 @@
+"""Main-content extraction with trafilatura under a wall-clock budget, then RefinedWeb's clean-up.
+
+RefinedWeb (§3.1, App. G) extracts text from WARC HTML with trafilatura, keeping main content only,
+then allows at most two consecutive newlines and removes URLs from the text. trafilatura can spend
+seconds or hang on pathological pages; the budget is enforced from outside the extraction by running
+it in a child process that is killed and restarted when a page overruns, so a page never stalls a
+worker (it becomes ``extract_timeout``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import pyarrow as pa
+
+from refinedweb import schema
+from refinedweb.config import check
+from refinedweb.pipeline.stage import annotate
+
+_URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
+_SPACES_BEFORE_NEWLINE = re.compile(r"[ \t]+\n")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_MANY_SPACES = re.compile(r"[ \t]{2,}")
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """trafilatura extraction and RefinedWeb's text clean-up (RefinedWeb §3.1, App. G)."""
+
+    enabled: bool = True
+    """Extract text from HTML; when off, only records that already carry text (WET) go on."""
+    timeout_s: float = 5.0
+    """Wall-clock budget per page; an overrun kills the extraction process (drop: extract_timeout)."""
+    max_html_bytes: int = 5_000_000
+    """Pages larger than this are not parsed at all (drop: extract_html_too_large)."""
+    favor_precision: bool = True
+    """trafilatura's precision mode: less boilerplate, as RefinedWeb wants only the main content."""
+    include_comments: bool = False
+    """Keep user comments below articles (RefinedWeb keeps main content only)."""
+    include_tables: bool = True
+    """Keep text inside <table> elements (trafilatura's default)."""
+    deduplicate: bool = True
+    """trafilatura's removal of repeated text segments inside a page."""
+    remove_urls: bool = True
+    """Delete URLs from the extracted text (RefinedWeb §3.1)."""
+    max_consecutive_newlines: int = 2
+    """Longer runs of newlines are shortened to this (RefinedWeb §3.1: at most two)."""
+
+    def __post_init__(self) -> None:
+        check(self.timeout_s > 0, "timeout_s", f"must be > 0, got {self.timeout_s}")
+        check(self.max_html_bytes > 0, "max_html_bytes", "must be > 0")
+        check(self.max_consecutive_newlines >= 1, "max_consecutive_newlines", "must be >= 1")
+
+    def trafilatura_options(self) -> dict:
+        """Keyword arguments for ``trafilatura.extract``."""
+        return {
+            "favor_precision": self.favor_precision,
+            "include_comments": self.include_comments,
+            "include_tables": self.include_tables,
+            "deduplicate": self.deduplicate,
+            "include_images": False,
+            "include_links": False,
+            "with_metadata": False,
+            "output_format": "txt",
+        }
+
+
+def clean_text(text: str, remove_urls: bool = True, max_newlines: int = 2) -> str:
+    """RefinedWeb's clean-up of extracted text: URLs removed, at most ``max_newlines`` newlines in a row."""
+    if remove_urls:
+        text = _URL_RE.sub("", text)
+        text = _MANY_SPACES.sub(" ", text)
+    text = _SPACES_BEFORE_NEWLINE.sub("\n", text)
+    if max_newlines == 2:
+        text = _MANY_NEWLINES.sub("\n\n", text)
+    else:
+        text = re.sub("\n{%d,}" % (max_newlines + 1), "\n" * max_newlines, text)
+    return text.strip()
+
+
+class ExtractionWorker:
+    """A child process running trafilatura; ``extract_many`` enforces a per-page wall-clock budget.
+
+    The child is a fresh interpreter (not a fork: Ray workers are multi-threaded) talking over a
+    socketpair; on an overrun it is killed and a new one takes over the remaining pages.
+    """
+
+    def __init__(self, options: dict) -> None:
+        self.options = options
+        self.proc: subprocess.Popen | None = None
+        self.conn: Connection | None = None
+        self.restarts = 0
+
+    def _start(self) -> None:
+        parent, child = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "refinedweb.pipeline.extract", str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+        child.close()
+        self.conn = Connection(parent.detach())
+        self.conn.send(self.options)
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.conn is not None:
+            self.conn.close()
+        self.proc, self.conn = None, None
+
+    def extract_many(self, htmls: list[str], timeout_s: float) -> list[tuple[str, str | None]]:
+        """One ``(status, text)`` per page: status is "ok", "timeout" or "error" (text is the message)."""
+        results: list[tuple[str, str | None]] = []
+        while len(results) < len(htmls):
+            if self.proc is None or self.proc.poll() is not None:
+                self._kill()
+                self._start()
+            pending = htmls[len(results):]
+            self.conn.send(pending)
+            for _ in pending:
+                if not self.conn.poll(timeout_s):
+                    results.append(("timeout", None))
+                    self._kill()
+                    self.restarts += 1
+                    break
+                try:
+                    results.append(self.conn.recv())
+                except (EOFError, OSError) as exc:  # the child died (e.g. out of memory)
+                    results.append(("error", f"extraction process died: {exc}"))
+                    self._kill()
+                    break
+        return results
+
+    def close(self) -> None:
+        self._kill()
+
+    def __del__(self) -> None:
+        try:
+            self._kill()
+        except Exception:
+            pass
+
+
+class Extractor:
+    """HTML -> main-content text (trafilatura), cleaned as RefinedWeb does; WET text passes through."""
+
+    name = "extract"
+
+    def __init__(self, config: ExtractConfig) -> None:
+        self.config = config
+        self.worker = ExtractionWorker(config.trafilatura_options())
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        cfg = self.config
+        htmls = batch.column(schema.HTML).to_pylist() if schema.HTML in batch.column_names else [None] * len(batch)
+        out = batch.column(schema.TEXT).to_pylist()
+        sizes = [len(h.encode("utf-8", "surrogatepass")) if h else 0 for h in htmls]
+        reasons: list[str | None] = [None] * len(batch)
+        todo = []
+        for i, (html, size) in enumerate(zip(htmls, sizes)):
+            if html is None:
+                continue  # WET text is used as is
+            if size > cfg.max_html_bytes:
+                reasons[i] = schema.EXTRACT_HTML_TOO_LARGE
+            elif not cfg.enabled:
+                reasons[i] = schema.EXTRACT_DISABLED
+            else:
+                todo.append(i)
+        results = self.worker.extract_many([htmls[i] for i in todo], cfg.timeout_s) if todo else []
+        for i, (status, text) in zip(todo, results):
+            if status == "timeout":
+                reasons[i] = schema.EXTRACT_TIMEOUT
+            elif status == "error":
+                reasons[i] = schema.EXTRACT_ERROR
+            else:
+                out[i] = clean_text(text or "", cfg.remove_urls, cfg.max_consecutive_newlines)
+        for i, text in enumerate(out):
+            if reasons[i] is None and not text:
+                reasons[i] = schema.EXTRACT_EMPTY
+        if schema.HTML in batch.column_names:
+            batch = batch.drop_columns([schema.HTML])
+        batch = batch.set_column(batch.schema.get_field_index(schema.TEXT), schema.TEXT, pa.array(out, pa.string()))
+        return annotate(batch, reasons, {schema.HTML_BYTES: sizes}, {schema.HTML_BYTES: pa.int32()})
+
+
+def _serve(fd: int) -> None:
+    """Child side of ``ExtractionWorker``: receive lists of pages, answer one result per page."""
+    import logging
+
+    import trafilatura
+
+    logging.disable(logging.WARNING)  # trafilatura logs every empty page
+    conn = Connection(fd)
+    options = conn.recv()
+    while True:
+        try:
+            pages = conn.recv()
+        except EOFError:
+            return
+        for html in pages:
+            try:
+                conn.send(("ok", trafilatura.extract(html, **options)))
+            except Exception as exc:  # one bad page must not end the worker
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    _serve(int(sys.argv[1]))

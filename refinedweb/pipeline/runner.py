@@ -1,0 +1,191 @@
+"""The Ray runner: input files -> Ray Data (read, then the fused stages on actors) -> shards and stats.
+
+Ray Data plan: ``from_items(files)`` -> ``map_batches(read_records)`` (tasks streaming a file's
+records as blocks) -> ``map_batches(RefineActor)`` (an actor pool: the stages, fastText included,
+built once per actor). Small blocks let one large WARC spread over every actor. The driver gathers
+each file's kept rows and counters, writes its shard atomically and marks it done; files already
+done are skipped, so re-running the same command resumes. A local Ray instance is started unless
+``address`` names an existing cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from refinedweb import schema
+from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
+from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
+from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
+from refinedweb.pipeline.warc import FileStats, ReaderConfig, read_file
+from refinedweb.pipeline.writer import OutputDir
+
+RAW_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)]
+    + [(schema.ROW, pa.int64()), (schema.FILE_META, pa.string())]
+)
+
+
+def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: Any) -> Iterator[pa.Table]:
+    """Ray Data read step: each input file's records, then one row with the file's counters."""
+    for path in batch["path"]:
+        stats = FileStats(path=str(path))
+        start, n = time.perf_counter(), 0
+        for table in read_file(str(path), reader, stats, sources):
+            rows = pa.array(range(n, n + len(table)), pa.int64())
+            n += len(table)
+            cols = {c: table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(len(table), pa.string()) for c in RAW_SCHEMA.names[:7]}
+            yield pa.table({**cols, schema.ROW: rows, schema.FILE_META: pa.nulls(len(table), pa.string())}, schema=RAW_SCHEMA)
+        meta = {
+            "records": n,
+            "html_docs": stats.html_docs,
+            "errors": stats.errors,
+            "error_messages": list(stats.error_messages)[:20],
+            "read_seconds": time.perf_counter() - start,
+        }
+        if stats.records != n:
+            raise RuntimeError(f"{path}: reader counted {stats.records} records but yielded {n} rows")
+        row = {c: None for c in RAW_SCHEMA.names}
+        row.update({schema.SOURCE: str(path), schema.FILE_META: json.dumps(meta)})
+        yield pa.Table.from_pylist([row], schema=RAW_SCHEMA)
+
+
+class RefineActor:
+    """Ray Data actor: the per-document stages built once (fastText, trafilatura worker) and run fused."""
+
+    def __init__(self, config: PipelineConfig, rejected_k: int) -> None:
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
+        self.stages = build_stages(config)
+        self.rejected_k = rejected_k
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return refine_batch(self.stages, batch, self.rejected_k)
+
+
+@dataclass
+class _FileProgress:
+    """What the driver has received of one input file so far."""
+
+    rows: int = 0
+    meta: dict[str, Any] | None = None
+    stages: list[StageStats] = field(default_factory=list)
+    kept: list[pa.Table] = field(default_factory=list)
+    rejected: list[pa.Table] = field(default_factory=list)
+
+    def complete(self) -> bool:
+        return self.meta is not None and self.rows == self.meta["records"]
+
+
+def init_ray(workers: int, address: str | None) -> None:
+    """Join ``address`` or start a local Ray instance with ``workers`` CPUs (no dashboard)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    common = {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True}
+    if address:
+        ray.init(address=address, **common)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, **common)
+
+
+def build_dataset(config: PipelineConfig, files: list[str], workers: int, rejected_k: int):
+    """The Ray Data plan over ``files`` (nothing runs until it is iterated)."""
+    import ray
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.target_max_block_size = config.runner.block_mb * 1024 * 1024
+    ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
+    ds = ds.map_batches(
+        read_records,
+        fn_kwargs={"reader": config.reader, "sources": config.sources},
+        batch_size=1,
+        batch_format="pyarrow",
+        num_cpus=config.runner.reader_cpus,
+        compute=ray.data.TaskPoolStrategy(size=config.runner.reader_count(workers)),
+    )
+    return ds.map_batches(
+        RefineActor,
+        fn_constructor_kwargs={"config": config, "rejected_k": rejected_k},
+        batch_size=config.runner.batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+    )
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _finish(out: OutputDir, source: str, prog: _FileProgress, config: PipelineConfig) -> int:
+    """Check one file's accounting, then write its shard, rejected sample and state (the marker)."""
+    meta = prog.meta or {}
+    if prog.stages and prog.stages[0].name == READ_STAGE:
+        prog.stages[0].seconds += meta.get("read_seconds", 0.0)
+    written = sum(len(t) for t in prog.kept)
+    check_accounting(meta["records"], written, prog.stages, source)
+    state = {
+        "path": source,
+        "records": meta["records"],
+        "html_docs": meta["html_docs"],
+        "errors": meta["errors"],
+        "error_messages": meta["error_messages"],
+        "stages": [s.to_json() for s in prog.stages],
+    }
+    return out.finish_file(source, prog.kept, prog.rejected, state, config.output)
+
+
+def run(
+    config: PipelineConfig,
+    inputs: list[str],
+    output: str | Path,
+    workers: int | None = None,
+    address: str | None = None,
+    keep_rejected: bool = False,
+) -> dict[str, Any]:
+    """Refine ``inputs`` into ``output``; files already done there are skipped. Returns stats.json."""
+    start = time.perf_counter()
+    out = OutputDir(output)
+    workers = workers or config.runner.workers
+    todo = [s for s in inputs if not out.is_done(s)]
+    if len(todo) < len(inputs):
+        _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done in {output}")
+    if todo:
+        build_stages(config)  # fail here, with the field named, not inside a Ray actor
+        init_ray(workers, address)
+        rejected_k = config.output.rejected_per_reason if keep_rejected else 0
+        ds = build_dataset(config, todo, workers, rejected_k)
+        progress: dict[str, _FileProgress] = {s: _FileProgress() for s in todo}
+        done = 0
+        for result in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for row in result.to_pylist():
+                source = row[schema.SOURCE]
+                prog = progress[source]
+                prog.rows += row["rows"]
+                if row["meta"]:
+                    prog.meta = json.loads(row["meta"])
+                if row["stats"]:
+                    merge_stages(prog.stages, stages_from_json(json.loads(row["stats"])))
+                if row["kept"]:
+                    prog.kept.append(from_ipc(row["kept"]))
+                if row["rejected"]:
+                    prog.rejected.append(from_ipc(row["rejected"]))
+                if prog.complete():
+                    written = _finish(out, source, progress.pop(source), config)
+                    done += 1
+                    _log(f"[{done}/{len(todo)}] {source}: {prog.meta['records']} records -> {written} documents")
+        if progress:
+            raise RuntimeError(f"input files never completed: {sorted(progress)}")
+    states = [s for s in out.states() if s["path"] in set(inputs)]
+    stats = run_stats(states, time.perf_counter() - start)
+    check_accounting(stats["records_read"], stats["docs_written"], stages_from_json(stats["stages"]), str(output))
+    write_json_atomic(Path(output) / "stats.json", stats)
+    return stats

@@ -1,0 +1,527 @@
+"""Read WARC / ARC / WET files into batches of raw documents: one row per record, kept or dropped.
+
+RefinedWeb starts from raw WARC (not WET) so that its own extractor sees the HTML (RefinedWeb §3.1);
+WET ``conversion`` records are accepted too and used as text. Every record read becomes exactly one
+row, so the runner can check ``records == written + sum(dropped)``: HTTP 200 HTML responses (and
+``resource`` records of an HTML type) are kept with their decoded HTML, everything else is a row with
+a drop reason and null html/text.
+
+warcio parses the record envelope (WARC 1.0/1.1, 0.17/0.18, legacy ARC) and inflates the gzip
+members. Around it, for a pipeline that must account for every record: a ``.warc.gz`` written as
+one gzip stream, which warcio reads correctly but refuses after the first record (it could not seek
+into it), is accepted, since a pipeline reads front to back; a record shorter than its declared
+length (a truncated file, which warcio takes for a clean end) is a file error; the HTTP head is
+parsed here for every response (warcio skips records whose URI is not http(s), e.g. ``hard::x``);
+and bodies are de-chunked and inflated here in C (``zlib``) under a size cap, because warcio's own
+body decoder cuts a corrupt gzip body short without telling.
+
+Charset: BOM, then (for ASCII-compatible declarations) strict UTF-8, since valid UTF-8 with
+non-ASCII bytes is UTF-8 whatever the label says; then the HTTP ``charset``, then ``<meta charset>``
+/ ``http-equiv`` / ``<?xml encoding>`` in the first bytes (which also overrides an HTTP
+ISO-8859-1, the servers' default; labels mapped as browsers do, WHATWG Encoding Standard); then
+detection with charset_normalizer (windows-1252, the browsers' default, where a page has too few
+non-ASCII bytes to detect anything); then UTF-8 with replacement. Valid UTF-8 is never copied
+through ``str``: the bytes go straight into the Arrow string column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pyarrow as pa
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.timeutils import timestamp_to_iso_date
+
+from refinedweb import schema
+from refinedweb.config import check
+from refinedweb.pipeline.sources import SourcesConfig, open_input
+
+COLUMNS = (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)
+ROW_SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/vnd.wap.xhtml+xml"})
+UNKNOWN_TYPES = frozenset({"", "unknown/unknown", "application/unknown", "*/*", "application/octet-stream"})
+MAX_ERROR_MESSAGES = 20  # per file: enough to diagnose, bounded on a file full of bad records
+_BLOCK = 1 << 18  # warcio's read block; bigger than its 16 KiB default, fewer Python-level calls
+_HTTP = StatusAndHeadersParser(["HTTP/"], verify=False)
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """Reading WARC / ARC / WET records into raw-document batches."""
+
+    enabled: bool = True
+    """Reading is the pipeline's first step and cannot be switched off; kept for the uniform shape."""
+    batch_size: int = 256
+    """Rows (records, kept or dropped) per yielded table."""
+    max_batch_bytes: int = 256 << 20
+    """A table is also yielded once its html/text reach this many bytes (bounds memory; < 1 GiB
+    keeps every column within Arrow's 2 GiB per-array offsets)."""
+    max_payload_bytes: int = 8 << 20
+    """Cap on one record's payload (raw and decoded). Longer payloads are kept cut at the cap, as
+    Common Crawl itself cuts at 1 MiB (``WARC-Truncated: length``), so CC files never reach it."""
+    keep_wet: bool = True
+    """Use WET ``conversion`` records as text (TEXT set, HTML null); false drops them."""
+    sniff_bytes: int = 1024
+    """Bytes looked at to sniff HTML where no payload type is given (WHATWG MIME Sniffing §7.1)."""
+    charset_scan_bytes: int = 8192
+    """Bytes searched for ``<meta charset>`` (WHATWG prescans 1024; pages with long heads need more)."""
+    detect_bytes: int = 65536
+    """Bytes given to charset_normalizer when nothing declares the charset and it is not UTF-8."""
+
+    def __post_init__(self) -> None:
+        check(self.enabled, "enabled", "the reader cannot be disabled")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(1 <= self.max_batch_bytes <= 1 << 30, "max_batch_bytes", f"must be in [1, 2^30], got {self.max_batch_bytes}")
+        check(self.max_payload_bytes >= 1024, "max_payload_bytes", f"must be >= 1024, got {self.max_payload_bytes}")
+        check(self.sniff_bytes >= 16, "sniff_bytes", f"must be >= 16, got {self.sniff_bytes}")
+        check(self.charset_scan_bytes >= 64, "charset_scan_bytes", f"must be >= 64, got {self.charset_scan_bytes}")
+        check(self.detect_bytes >= 64, "detect_bytes", f"must be >= 64, got {self.detect_bytes}")
+
+
+@dataclass
+class FileStats:
+    """What reading one file found, filled while reading.
+
+    ``records`` counts every record whose header was read (= rows yielded); ``html_docs`` the kept
+    ones (HTML pages, or WET texts). ``errors`` counts failures of the file itself (truncated,
+    corrupt, starting mid-record, broken download), each with a message naming the file; a record
+    whose body alone is bad is a ``warc_record_error`` row, not a file error.
+    """
+
+    path: str
+    records: int = 0
+    html_docs: int = 0
+    errors: int = 0
+    error_messages: list[str] = field(default_factory=list)
+
+    def add_error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message)
+
+
+_DEFAULT_CONFIG = ReaderConfig()
+
+
+class InputCorrupt(Exception):
+    """The file cannot be read past this point (a record without Content-Length has no known end)."""
+
+
+class _BodyError(Exception):
+    """One record's body cannot be decoded (bad Content-Encoding data)."""
+
+
+def read_file(
+    source: str, config: ReaderConfig, stats: FileStats, sources: SourcesConfig | None = None
+) -> Iterator[pa.Table]:
+    """Yield tables of ``COLUMNS``, one row per record of ``source`` (a path or an http(s) URL).
+
+    Never raises on bad content: a corrupt or truncated file ends the file with an error counted in
+    ``stats`` (every record before it is kept). A missing local file raises ``UserError``.
+    """
+    stream = open_input(source, sources)
+    batch = _Batch(source, config)
+    try:
+        records = _Records(stream, no_record_parse=True, block_size=_BLOCK)
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            offset = records.offset  # start of this record, in uncompressed bytes
+            _read_record(record, offset, source, config, stats, batch)
+            if batch.full():
+                yield batch.flush()
+    except (ArchiveLoadFailed, InputCorrupt, OSError, ValueError, EOFError, zlib.error) as exc:
+        stats.add_error(f"{source}: {_describe(exc)} (after {stats.records} records)")
+    finally:
+        stream.close()
+    if batch.rows:
+        yield batch.flush()
+
+
+def _read_record(
+    record: ArcWarcRecord, offset: int, source: str, config: ReaderConfig, stats: FileStats, batch: _Batch
+) -> None:
+    """Classify one record, append its row, and leave the stream at the next record."""
+    headers = record.rec_headers
+    stats.records += 1
+    if record.format == "arc":
+        url = headers.get_header("uri")
+        date = _arc_date(headers.get_header("archive-date"))
+        record_id = None
+    else:
+        url = _unwrap(headers.get_header("WARC-Target-URI"))
+        date = headers.get_header("WARC-Date")
+        record_id = headers.get_header("WARC-Record-ID")
+    if not record_id:
+        record_id = f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{url}|{date}|{offset}')}>"
+    if record.length is None:
+        batch.add(record_id, url, date, None, None, schema.WARC_RECORD_ERROR)
+        raise InputCorrupt(f"record {record_id} has no Content-Length")
+    try:
+        reason, html, text = _classify(record, config)
+    except (InputCorrupt, OSError, EOFError):
+        batch.add(record_id, url, date, None, None, schema.WARC_RECORD_ERROR)
+        raise
+    except (_BodyError, ValueError, LookupError, zlib.error):
+        reason, html, text = schema.WARC_RECORD_ERROR, None, None
+    missing = _drain(record.raw_stream)
+    if missing:
+        batch.add(record_id, url, date, None, None, schema.WARC_RECORD_ERROR)
+        stats.add_error(f"{source}: record {record_id} cut short, {missing} bytes missing (truncated file)")
+        return
+    if reason is None:
+        stats.html_docs += 1
+    batch.add(record_id, url, date, html, text, reason)
+
+
+def _classify(record: ArcWarcRecord, config: ReaderConfig) -> tuple[str | None, bytes | None, bytes | None]:
+    """(drop reason, html, text) of one record, as UTF-8; reads at most ``max_payload_bytes`` of its body."""
+    cap = config.max_payload_bytes
+    rec_type = record.rec_type
+    if rec_type == "conversion":
+        if not config.keep_wet:
+            return schema.WARC_NOT_RESPONSE, None, None
+        body = record.raw_stream.read(cap)
+        if not body or body.isspace():
+            return schema.EMPTY_PAYLOAD, None, None
+        return None, None, body if _is_utf8(body) else body.decode("utf-8", "replace").encode("utf-8")
+    if rec_type not in ("response", "resource"):
+        return schema.WARC_NOT_RESPONSE, None, None
+
+    http, head = _http_head(record) if rec_type == "response" else (None, b"")
+    if http is not None and http.get_statuscode() != "200":
+        return schema.HTTP_NOT_200, None, None
+    declared = http.get_header("Content-Type") if http is not None else _payload_content_type(record)
+    mime = _mime(record.rec_headers.get_header("WARC-Identified-Payload-Type"))
+    if mime in UNKNOWN_TYPES:
+        mime = _mime(declared)
+    if mime not in UNKNOWN_TYPES and mime not in HTML_TYPES:
+        return schema.NOT_HTML, None, None
+
+    body = head + record.raw_stream.read(max(cap - len(head), 0))
+    if http is not None:
+        body = _decode_transfer(body, http, cap)
+    if not body or body.isspace():
+        return schema.EMPTY_PAYLOAD, None, None
+    if mime in UNKNOWN_TYPES and not sniff_html(body[: config.sniff_bytes]):
+        return schema.NOT_HTML, None, None
+    return None, html_to_utf8(body, _charset(declared), config), None
+
+
+def _http_head(record: ArcWarcRecord) -> tuple[StatusAndHeaders | None, bytes]:
+    """Parse the HTTP status line and headers at the start of a response body, if there are any.
+
+    Done here for every response (warcio skips records whose URI is not http(s), e.g. ``hard::x``
+    in pages-A): returns (headers, b"") or, for a body that is not HTTP, (None, its first line).
+    """
+    first = record.raw_stream.readline(8192)
+    if not first.startswith(b"HTTP/"):
+        return None, first
+    return _HTTP.parse(record.raw_stream, first), b""
+
+
+def _payload_content_type(record: ArcWarcRecord) -> str | None:
+    """The payload type of a record with no HTTP head: its WARC/ARC Content-Type."""
+    if record.format == "arc":
+        return record.rec_headers.get_header("content-type")
+    value = record.content_type or ""
+    return None if value.lower().startswith("application/http") else value
+
+
+def _drain(stream) -> int:
+    """Read the rest of a record; return how many bytes its declared length promised but were absent."""
+    while stream.read(_BLOCK):
+        pass
+    return max(getattr(stream, "limit", 0), 0)
+
+
+def _decode_transfer(body: bytes, http: StatusAndHeaders, cap: int) -> bytes:
+    """Undo ``Transfer-Encoding: chunked`` and ``Content-Encoding`` (gzip, deflate; brotli if installed)."""
+    if "chunked" in (http.get_header("Transfer-Encoding") or "").lower():
+        body = dechunk(body)
+    encodings = [e.strip().lower() for e in (http.get_header("Content-Encoding") or "").split(",")]
+    for encoding in reversed(encodings):
+        body = decompress_body(body, encoding, cap)
+    return body
+
+
+def dechunk(data: bytes) -> bytes:
+    """Join the chunks of an HTTP/1.1 chunked body (RFC 9112 §7.1).
+
+    Data that does not start with a chunk-size line is returned as is (servers and crawlers often
+    keep the header after un-chunking); a body cut mid-chunk keeps what is there.
+    """
+    parts, pos, size_end = [], 0, len(data)
+    while pos < size_end:
+        eol = data.find(b"\n", pos, pos + 256)
+        if eol < 0:
+            if pos == 0:
+                return data
+            break
+        try:
+            size = int(data[pos:eol].split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            if pos == 0:
+                return data
+            break
+        if size == 0:
+            break
+        start = eol + 1
+        parts.append(data[start : start + size])
+        pos = start + size
+        if data.startswith(b"\r\n", pos):
+            pos += 2
+        elif data.startswith(b"\n", pos):
+            pos += 1
+    return b"".join(parts)
+
+
+def decompress_body(data: bytes, encoding: str, cap: int) -> bytes:
+    """Undo one ``Content-Encoding``; data that is plainly not encoded (no gzip magic) passes through.
+
+    Crawlers often store the decoded body but keep the header (ClueWeb09 does), hence the magic
+    check. A body cut short (Common Crawl truncates at 1 MiB) inflates to what is there.
+    """
+    if encoding in ("", "identity", "none"):
+        return data
+    if encoding in ("gzip", "x-gzip"):
+        if not data.startswith(b"\x1f\x8b"):
+            return data
+        return _inflate(data, 16 + zlib.MAX_WBITS, cap)
+    if encoding == "deflate":
+        if data[:1] in (b"<", b" ", b"\n", b"\r", b"\t"):
+            return data
+        try:
+            return _inflate(data, zlib.MAX_WBITS, cap)  # zlib-wrapped, as the RFC says
+        except zlib.error:
+            return _inflate(data, -zlib.MAX_WBITS, cap)  # raw deflate, as many servers send
+    if encoding == "br":
+        try:
+            import brotli  # optional: only where the environment has it
+        except ImportError:
+            raise _BodyError("Content-Encoding br needs the brotli package") from None
+        try:
+            return brotli.decompress(data)[:cap]
+        except brotli.error as exc:
+            raise _BodyError(f"bad brotli body: {exc}") from None
+    raise _BodyError(f"unsupported Content-Encoding {encoding!r}")
+
+
+def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
+    decompressor = zlib.decompressobj(wbits)
+    return decompressor.decompress(data, cap)
+
+
+# --- HTML sniffing -----------------------------------------------------------------------------
+
+_HTML_TAGS = (
+    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
+    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--", b"<meta",
+)  # WHATWG MIME Sniffing §7.1 "text/html" patterns, plus <meta>
+_TAG_END = frozenset(b" >\t\n\r\f/")
+
+
+def sniff_html(head: bytes) -> bool:
+    """True when the first bytes look like HTML (WHATWG MIME Sniffing's text/html patterns).
+
+    ``<?xml`` counts only when an ``<html`` element follows (XHTML), not for feeds or sitemaps.
+    """
+    text = head.lstrip(b"\xef\xbb\xbf \t\n\r\f").lower()
+    if text.startswith(b"<?xml"):
+        return b"<html" in text
+    for tag in _HTML_TAGS:
+        if text.startswith(tag):
+            if tag == b"<!--":
+                return True
+            return len(text) > len(tag) and text[len(tag)] in _TAG_END
+    return False
+
+
+# --- charset -----------------------------------------------------------------------------------
+
+# Labels browsers decode differently from Python's codec of the same name (WHATWG Encoding §4.2),
+# and labels Python does not know. Everything else goes through codecs.lookup.
+_WHATWG_LABELS = {
+    **dict.fromkeys(("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1",
+                     "l1", "cp819", "ibm819", "windows-1252", "x-cp1252", "cp1252"), "cp1252"),
+    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis", "windows-31j",
+                     "x-ms-cp932", "ms932", "cp932"), "cp932"),
+    **dict.fromkeys(("euc-jp", "x-euc-jp", "eucjp", "cseucpkdfmtjapanese"), "euc_jp"),
+    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "gb_2312-80", "gb_2312", "chinese", "csgb2312",
+                     "iso-ir-58", "cp936", "gb18030"), "gb18030"),
+    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
+    **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "korean",
+                     "windows-949", "cseuckr", "csksc56011987", "iso-ir-149"), "cp949"),
+    **dict.fromkeys(("iso-8859-9", "iso8859-9", "latin5", "l5", "windows-1254"), "cp1254"),
+    **dict.fromkeys(("tis-620", "iso-8859-11", "iso8859-11", "windows-874", "dos-874"), "cp874"),
+    **dict.fromkeys(("utf-16", "utf-16le", "utf-16be", "utf-32", "unicode", "ucs-2"), "utf-8"),
+    "x-mac-roman": "mac_roman", "x-mac-cyrillic": "mac_cyrillic", "x-cp1250": "cp1250",
+    "x-cp1251": "cp1251", "iso-8859-8-i": "iso8859_8", "x-user-defined": "cp1252",
+}
+_SEVEN_BIT = frozenset({"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
+                        "iso2022_jp_ext", "iso2022_kr", "utf-7", "hz"})  # look like ASCII, are not
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_META = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([a-z0-9._:+-]{2,40})""", re.I)
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([a-z0-9._:+-]{2,40})""", re.I)
+_ASCII = bytes(range(128))
+MIN_DETECT_BYTES = 32  # non-ASCII bytes below which detection is a coin toss (WHATWG falls back to windows-1252)
+_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:+-]+)""", re.I)
+
+
+def codec_for(label: str | None) -> str | None:
+    """Python codec name for a charset label as a browser reads it; None when unknown or not a text codec."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    name = _WHATWG_LABELS.get(label, label)
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    if not getattr(info, "_is_text_encoding", True):
+        return None  # base64, rot13, zlib ... are codecs too
+    return info.name
+
+
+def meta_charset(head: bytes) -> str | None:
+    """The charset label declared in the HTML itself (``<meta charset>``, ``http-equiv``, ``<?xml>``)."""
+    match = _XML_DECL.match(head) or _META.search(head)
+    return match.group(1).decode("ascii") if match else None
+
+
+def html_to_utf8(body: bytes, http_charset: str | None = None, config: ReaderConfig | None = None) -> bytes:
+    """An HTML payload as UTF-8 bytes, the charset chosen as the module docstring says.
+
+    Valid UTF-8 (the large majority of the web) is returned as is, without a round trip through
+    ``str``: Arrow takes the bytes straight into a string column.
+    """
+    config = config or _DEFAULT_CONFIG
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body.decode(codec, "replace").encode("utf-8")
+    declared = codec_for(http_charset)
+    if declared in (None, "cp1252"):  # servers default to ISO-8859-1; a page's own <meta> knows better
+        declared = codec_for(meta_charset(body[: config.charset_scan_bytes])) or declared
+    if declared not in _SEVEN_BIT and _is_utf8(body):
+        return body
+    if declared is not None:
+        text = body.decode(declared, "replace")
+        if text.count("\ufffd") <= max(8, len(text) // 1000):
+            return text.encode("utf-8")  # the declared charset, maybe with a few bad bytes: trust the page
+    sample = body[: config.detect_bytes]
+    if len(sample) - len(sample.translate(None, _ASCII)) < MIN_DETECT_BYTES:
+        return body.decode("cp1252", "replace").encode("utf-8")  # too little evidence: the web's default
+    guess = detect_charset(sample)
+    return body.decode(guess or "utf-8", "replace").encode("utf-8")
+
+
+def decode_html(body: bytes, http_charset: str | None = None, config: ReaderConfig | None = None) -> str:
+    """An HTML payload as ``str`` (see ``html_to_utf8``)."""
+    return html_to_utf8(body, http_charset, config).decode("utf-8")
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_charset(sample: bytes) -> str | None:
+    """charset_normalizer's best guess for bytes that declare nothing usable."""
+    import charset_normalizer
+
+    best = charset_normalizer.from_bytes(sample).best()
+    return codec_for(best.encoding) if best is not None else None
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _mime(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _charset(content_type: str | None) -> str | None:
+    match = _HTTP_CHARSET.search(content_type or "")
+    return match.group(1) if match else None
+
+
+def _unwrap(uri: str | None) -> str | None:
+    """``<http://x>`` -> ``http://x`` (wget 1.19-1.21 wrote WARC-Target-URI in angle brackets)."""
+    if uri and uri.startswith("<") and uri.endswith(">"):
+        return uri[1:-1]
+    return uri
+
+
+def _arc_date(value: str | None) -> str | None:
+    """ARC's 14-digit ``YYYYMMDDhhmmss`` as ISO 8601, e.g. ``2008-04-30T20:48:25Z``."""
+    if value and value.isdigit() and len(value) >= 14:
+        return timestamp_to_iso_date(value[:14])
+    return value
+
+
+def _describe(exc: BaseException) -> str:
+    """One printable line for an error message (garbage bytes must not reach a log as control codes)."""
+    text = "".join(c if c.isprintable() else "?" for c in " ".join(str(exc).split()))
+    if isinstance(exc, ArchiveLoadFailed) and "first line" in text:
+        text = "not a WARC/ARC record here (file starts mid-record or holds garbage): " + text[:160]
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+class _Records(ArchiveIterator):
+    """warcio's iterator, also over a ``.warc.gz`` written as one gzip stream.
+
+    warcio parses such a file correctly but refuses it after the first record, because it could not
+    seek to a record in it; a pipeline reads front to back and never seeks.
+    """
+
+    def _raise_invalid_gzip_err(self) -> None:
+        return None
+
+
+class _Batch:
+    """Column lists of the rows read so far; ``flush`` turns them into a table."""
+
+    def __init__(self, source: str, config: ReaderConfig) -> None:
+        self.source = source
+        self.config = config
+        self._reset()
+
+    def _reset(self) -> None:
+        self.columns: dict[str, list] = {name: [] for name in COLUMNS}
+        self.rows = 0
+        self.chars = 0
+
+    def add(self, record_id, url, date, html, text, reason) -> None:
+        values = (record_id, url, date, self.source, html, text, reason)
+        for name, value in zip(COLUMNS, values):
+            self.columns[name].append(value)
+        self.rows += 1
+        self.chars += len(html or b"") + len(text or b"")
+
+    def full(self) -> bool:
+        return self.rows >= self.config.batch_size or self.chars >= self.config.max_batch_bytes
+
+    def flush(self) -> pa.Table:
+        """The rows so far as a table; html/text arrive as UTF-8 bytes and are cast (validated) in C."""
+        arrays = {}
+        for name in COLUMNS:
+            if name in (schema.HTML, schema.TEXT):
+                arrays[name] = pa.array(self.columns[name], pa.binary()).cast(pa.string())
+            else:
+                arrays[name] = pa.array(self.columns[name], pa.string())
+        table = pa.table(arrays, schema=ROW_SCHEMA)
+        self._reset()
+        return table

@@ -1,0 +1,181 @@
+"""A run folder and its checkpoints: written atomically, the newest K kept, loadable by any world size.
+
+Layout of ``RUN_DIR``::
+
+    config.yaml        the resolved run config (vocab_size filled in)
+    run.json           tokenizer facts (sha256, vocab size, end-of-text id and string), data folder
+    tokenizer/         copy of the tokenizer files, so ``export`` can ship them
+    checkpoints/step_00001000/   torch.distributed.checkpoint shards + trainer.json
+    metrics.jsonl, tb/ written by metrics.py
+
+A checkpoint is written by every rank into ``step_N.tmp`` (``torch.distributed.checkpoint``: each
+rank its own shards under FSDP, one file otherwise), completed with ``trainer.json`` and renamed to
+``step_N`` by rank 0. The rename is the commit: a run killed mid-write leaves only a ``.tmp``
+folder, ignored and cleared by the next save.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+import yaml
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+from refinedweb.config import UserError
+from refinedweb.trainer.config import TrainRunConfig, run_config_from_dict, run_config_to_dict
+from refinedweb.trainer.model import Falcon
+
+CHECKPOINTS = "checkpoints"
+CONFIG = "config.yaml"
+RUN_INFO = "run.json"
+TOKENIZER = "tokenizer"
+TRAINER_STATE = "trainer.json"
+_STEP_DIR = re.compile(r"^step_(\d{8})$")
+
+
+def _quiet(fn, *args, **kwargs):
+    """Call a torch.distributed.checkpoint function without its single-process warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*assuming the intent is to")
+        return fn(*args, **kwargs)
+
+
+def _barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+# --- the run folder --------------------------------------------------------------------------------
+
+def write_run_files(run_dir: Path, cfg: TrainRunConfig, info: dict[str, Any], tokenizer_dir: Path) -> None:
+    """config.yaml, run.json and tokenizer/ (rank 0 only)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG).write_text(yaml.safe_dump(run_config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    (run_dir / RUN_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    target = run_dir / TOKENIZER
+    target.mkdir(exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (tokenizer_dir / name).is_file():
+            shutil.copyfile(tokenizer_dir / name, target / name)
+
+
+def read_run_config(run_dir: Path) -> TrainRunConfig:
+    """The resolved config saved in a run folder."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
+    return run_config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run folder (tokenizer facts)."""
+    path = Path(run_dir) / RUN_INFO
+    if not path.is_file():
+        raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --- checkpoints -----------------------------------------------------------------------------------
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run, oldest first, as (step, folder)."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = _STEP_DIR.match(path.name)
+        if match and (path / TRAINER_STATE).is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def find_checkpoint(run_dir: Path, step: int | None = None) -> Path:
+    """The newest checkpoint, or the one of ``step``; a ``UserError`` when there is none."""
+    found = list_checkpoints(run_dir)
+    if step is not None:
+        found = [(s, p) for s, p in found if s == step]
+    if not found:
+        which = f"for step {step} " if step is not None else ""
+        raise UserError(f"{Path(run_dir) / CHECKPOINTS}: no checkpoint {which}found")
+    return found[-1][1]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    trainer_state: dict[str, Any], keep: int) -> Path:
+    """Write checkpoint ``step`` atomically (a collective under torchrun) and prune to the newest ``keep``."""
+    root = Path(run_dir) / CHECKPOINTS
+    final, tmp = root / f"step_{step:08d}", root / f"step_{step:08d}.tmp"
+    if _rank() == 0:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob("*.tmp"):
+            shutil.rmtree(stale)
+    _barrier()
+    model_state, optim_state = get_state_dict(model, optimizer)
+    _quiet(dcp.save, {"model": model_state, "optim": optim_state}, checkpoint_id=str(tmp))
+    _barrier()
+    if _rank() == 0:
+        with open(tmp / TRAINER_STATE, "w", encoding="utf-8") as fh:
+            json.dump({"step": step, **trainer_state}, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        for _, old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old)
+    _barrier()
+    return final
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore model and optimizer from a checkpoint folder; returns its trainer.json."""
+    model_state, optim_state = get_state_dict(model, optimizer)
+    state = {"model": model_state, "optim": optim_state}
+    _quiet(dcp.load, state, checkpoint_id=str(path))
+    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
+    return json.loads((Path(path) / TRAINER_STATE).read_text(encoding="utf-8"))
+
+
+def load_model_weights(path: Path, model: torch.nn.Module) -> None:
+    """Restore only the model's weights (single process; for export and generation)."""
+    state = {"model": model.state_dict()}
+    _quiet(dcp.load, state, checkpoint_id=str(path))
+    model.load_state_dict(state["model"])
+
+
+
+def load_run_model(run_dir: str | Path, step: int | None = None, device: str | torch.device = "cpu") -> Falcon:
+    """The ``Falcon`` of a run folder at its newest checkpoint (or ``step``), in eval mode."""
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir).model
+    path = find_checkpoint(run_dir, step)
+    with torch.device("meta"):
+        model = Falcon(cfg)
+    model.to_empty(device=device)
+    load_model_weights(path, model)
+    model.init_buffers()
+    return model.eval()

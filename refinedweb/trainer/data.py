@@ -1,0 +1,190 @@
+"""Token shards to training batches: deterministic shuffle, packing, rank sharding, an exact resume point.
+
+The documents of a split form one endless token stream: epoch by epoch, the shards in an order
+drawn from (seed, epoch) and, inside each shard, the documents in an order drawn from (seed, epoch,
+shard). Every document already ends with the end-of-text token, so concatenating them packs them
+with EOT between (GPT-3 App. B style packing, no padding, attention not reset at boundaries).
+Sequence ``g`` is the ``seq_len + 1`` tokens starting ``g x seq_len`` tokens into the stream
+(inputs and targets overlap by one token) and goes to rank ``g mod world_size``.
+
+The position is (shard ordinal counted across epochs, token offset inside that shard's shuffled
+stream, sequences handed out); saved with a checkpoint it resumes the stream exactly, with no
+replay, and stays valid under a different world size.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from refinedweb.config import UserError
+from refinedweb.tokenize.manifest import Shard
+
+INPUT_IDS = "input_ids"
+
+
+@dataclass
+class StreamState:
+    """Where the next sequence starts: shard ordinal (across epochs), token offset, sequences so far."""
+
+    shard: int = 0
+    offset: int = 0
+    sequences: int = 0
+
+
+def read_shard(path: Path, expected: Shard | None = None, vocab_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, offsets) of one Parquet shard: all documents' ids flat, and where each document starts.
+
+    Checks the shard against its manifest entry and the vocabulary: a mismatch means the token
+    folder and the manifest (or the model) disagree, a ``UserError``.
+    """
+    if not path.is_file():
+        raise UserError(f"{path}: token shard listed in manifest.json not found")
+    column = pq.read_table(path, columns=[INPUT_IDS]).column(INPUT_IDS).combine_chunks()
+    if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
+        raise UserError(f"{path}: column {INPUT_IDS} must be a list of integers, got {column.type}")
+    tokens = column.flatten().to_numpy(zero_copy_only=False)
+    lengths = column.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if expected is not None and (len(lengths) != expected.documents or len(tokens) != expected.tokens):
+        raise UserError(f"{path}: has {len(lengths)} documents / {len(tokens)} tokens, manifest.json says "
+                        f"{expected.documents} / {expected.tokens} (manifest mismatch)")
+    if vocab_size is not None and len(tokens) and int(tokens.max()) >= vocab_size:
+        raise UserError(f"{path}: token id {int(tokens.max())} outside the vocabulary of {vocab_size} (manifest mismatch)")
+    return tokens, offsets
+
+
+def shuffled_stream(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """The shard's documents concatenated in a permuted order (identity without ``rng``), as one array."""
+    if rng is None:
+        return tokens
+    lengths = np.diff(offsets)
+    order = rng.permutation(len(lengths))
+    new_lengths = lengths[order]
+    new_starts = np.zeros(len(order), dtype=np.int64)
+    np.cumsum(new_lengths[:-1], out=new_starts[1:])
+    # token i of the output comes from old_start[doc] + (i - new_start[doc]) of its document
+    index = np.arange(int(new_lengths.sum()), dtype=np.int64) + np.repeat(offsets[:-1][order] - new_starts, new_lengths)
+    return tokens[index]
+
+
+class PackedBatches:
+    """Endless (or, with ``loop=False``, one-pass) iterator of (inputs, targets) int64 batches (B, T)."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        seq_len: int,
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+        loop: bool = True,
+        shards: Sequence[Shard] | None = None,
+        vocab_size: int | None = None,
+    ) -> None:
+        if not paths:
+            raise UserError("the split has no shards")
+        total = sum(s.tokens for s in shards) if shards is not None else None
+        if total is not None and total < seq_len + 1:
+            raise UserError(f"the split holds {total} tokens, fewer than one sequence of {seq_len + 1}")
+        self.paths, self.shards = list(paths), list(shards) if shards is not None else None
+        self.seq_len, self.batch_size, self.seed, self.shuffle = seq_len, batch_size, seed, shuffle
+        self.rank, self.world_size, self.loop, self.vocab_size = rank, world_size, loop, vocab_size
+        self.state = StreamState()
+        self._cache: dict[int, np.ndarray] = {}
+        self._pending: dict[int, concurrent.futures.Future] = {}
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-prefetch")
+
+    # --- position --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The resume point: a plain dict for the checkpoint."""
+        return asdict(self.state)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a ``state_dict`` (possibly saved under another world size)."""
+        self.state = StreamState(**state)
+        self._cache.clear()
+
+    # --- shards ----------------------------------------------------------------------------------
+    def _locate(self, ordinal: int) -> tuple[int, int] | None:
+        """(epoch, shard index) of the ordinal-th shard of the stream; None past the end of a one-pass read."""
+        n = len(self.paths)
+        epoch, k = divmod(ordinal, n)
+        if epoch > 0 and not self.loop:
+            return None
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
+        return epoch, int(order[k])
+
+    def _load(self, ordinal: int) -> np.ndarray | None:
+        where = self._locate(ordinal)
+        if where is None:
+            return None
+        epoch, index = where
+        expected = self.shards[index] if self.shards is not None else None
+        tokens, offsets = read_shard(self.paths[index], expected, self.vocab_size)
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.shuffle else None
+        return shuffled_stream(tokens, offsets, rng)
+
+    def _shard(self, ordinal: int) -> np.ndarray | None:
+        """The shuffled stream of a shard (cached; the next one is read ahead in a thread)."""
+        if ordinal not in self._cache:
+            future = self._pending.pop(ordinal, None)
+            self._cache[ordinal] = future.result() if future is not None else self._load(ordinal)
+        nxt = ordinal + 1
+        if nxt not in self._cache and nxt not in self._pending:
+            self._pending[nxt] = self._pool.submit(self._load, nxt)
+        return self._cache[ordinal]
+
+    # --- sequences -------------------------------------------------------------------------------
+    def _next_sequence(self) -> np.ndarray | None:
+        """seq_len + 1 tokens from the current position, which moves on by seq_len; None at the end."""
+        need, parts = self.seq_len + 1, []
+        ordinal, offset = self.state.shard, self.state.offset
+        while need > 0:
+            stream = self._shard(ordinal)
+            if stream is None:
+                return None
+            piece = stream[offset : offset + need]
+            parts.append(piece)
+            need -= len(piece)
+            ordinal, offset = (ordinal + 1, 0) if need > 0 else (ordinal, offset)
+        advance, ordinal, offset = self.seq_len, self.state.shard, self.state.offset
+        while offset + advance >= len(self._shard(ordinal)):
+            advance -= len(self._shard(ordinal)) - offset
+            ordinal, offset = ordinal + 1, 0
+        self.state = StreamState(ordinal, offset + advance, self.state.sequences + 1)
+        for stale in [k for k in self._cache if k < ordinal]:
+            del self._cache[stale]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = []
+        for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
+            for owner in range(self.world_size):
+                seq = self._next_sequence()
+                if seq is None:
+                    break
+                if owner == self.rank:
+                    rows.append(seq.astype(np.int64))
+        if not rows:
+            raise StopIteration
+        batch = torch.from_numpy(np.stack(rows))  # (B, T + 1)
+        return batch[:, :-1], batch[:, 1:]  # inputs, targets: (B, T) each
+
+    def close(self) -> None:
+        """Stop the read-ahead thread."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,70 @@
+"""Sample text from a run's checkpoint (or an HF Falcon folder): a quick look at what the model learned.
+
+Plain temperature / top-k sampling that re-reads the (cropped) context at every token, which is
+fine for a sample from a small model; for serving, export to Hugging Face and use its generation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from refinedweb.config import UserError
+from refinedweb.trainer import checkpoint as ckpt
+from refinedweb.trainer.model import Falcon
+
+
+def _load(source: Path, step: int | None, device: str) -> tuple[Falcon, Path, int]:
+    """(model, tokenizer folder, end-of-text id) from a run folder or an HF Falcon folder."""
+    if (source / ckpt.CONFIG).is_file():
+        info = ckpt.read_run_info(source)["tokenizer"]
+        return ckpt.load_run_model(source, step, device), source / ckpt.TOKENIZER, int(info["eot_id"])
+    if (source / "config.json").is_file():
+        import json
+
+        from refinedweb.trainer.hf import load_hf
+
+        eos = json.loads((source / "config.json").read_text()).get("eos_token_id")
+        return load_hf(source, device), source, int(eos if eos is not None else -1)
+    raise UserError(f"{source}: neither a training run folder (config.yaml) nor an HF model folder (config.json)")
+
+
+@torch.no_grad()
+def sample(model: Falcon, ids: list[int], *, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,
+           eot_id: int | None = None, seed: int = 0) -> list[int]:
+    """Continue ``ids`` by up to ``max_new_tokens`` tokens, stopping at ``eot_id``; returns the new ids."""
+    if not ids:
+        raise UserError("the prompt encodes to no tokens")
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    context = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        logits = model(context[:, -model.cfg.max_seq_len :])[0, -1].float()  # (vocab,) at the last position
+        if temperature <= 0:
+            token = int(logits.argmax())
+        else:
+            logits = logits / temperature
+            if top_k is not None and top_k < logits.numel():
+                cutoff = torch.topk(logits, top_k).values[-1]
+                logits = logits.masked_fill(logits < cutoff, float("-inf"))
+            token = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
+        if token == eot_id:
+            break
+        new.append(token)
+        context = torch.cat((context, torch.tensor([[token]], device=device)), dim=1)  # (1, T + 1)
+    return new
+
+
+def generate_text(source: str | Path, prompt: str, *, max_new_tokens: int = 100, temperature: float = 0.8,
+                  top_k: int | None = 50, seed: int = 0, step: int | None = None, device: str = "cpu") -> str:
+    """Prompt plus its continuation, decoded; ``source`` is a run folder or an HF Falcon folder."""
+    from tokenizers import Tokenizer
+
+    model, tokenizer_dir, eot_id = _load(Path(source), step, device)
+    tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    ids = tokenizer.encode(prompt, add_special_tokens=False).ids
+    new = sample(model, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                 eot_id=eot_id, seed=seed)
+    return tokenizer.decode(ids + new)

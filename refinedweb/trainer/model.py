@@ -1,0 +1,212 @@
+"""A Falcon decoder in one file: the 7B, 40B/180B and RW layouts are three flags on one block.
+
+Rotary embeddings in the rotate-half convention (or ALiBi for RW), multi-query / grouped-query
+attention through ``scaled_dot_product_attention`` (flash attention on GPU), a 4x GELU MLP, tied
+input/output embeddings and no dropout (Penedo et al. 2023; Almazrouei et al. 2023, "The Falcon
+Series"). Weights map one to one onto ``transformers``' ``FalconForCausalLM`` (see ``hf.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from refinedweb.trainer import onednn
+from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.loss import fused_lm_loss
+
+
+def rope_tables(seq_len: int, head_dim: int, theta: float, device: torch.device | None = None) -> torch.Tensor:
+    """cos and sin of the rotary angles, stacked as (2, T, head_dim) in fp32 (rotate-half layout)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim))
+    angles = torch.arange(seq_len, dtype=torch.float32, device=device)[:, None] * inv_freq  # (T, hd/2)
+    angles = torch.cat((angles, angles), dim=-1)  # (T, hd): the two halves share frequencies
+    return torch.stack((angles.cos(), angles.sin()))  # (2, T, hd)
+
+
+def apply_rope(x: torch.Tensor, rope: torch.Tensor) -> torch.Tensor:
+    """Rotate ``x`` (B, T, heads, hd) by the (2, T, hd) tables: x*cos + rotate_half(x)*sin."""
+    cos = rope[0, :, None, :].to(x.dtype)  # (T, 1, hd), broadcast over batch and heads
+    sin = rope[1, :, None, :].to(x.dtype)
+    x1, x2 = x.chunk(2, dim=-1)  # 2 x (B, T, heads, hd/2)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+def alibi_slopes(n_head: int) -> torch.Tensor:
+    """ALiBi head slopes (Press et al. 2022): a geometric series, interleaved extras when n_head is not 2^k."""
+    closest = 2 ** math.floor(math.log2(n_head))
+    base = torch.tensor(2 ** (-(2 ** -(math.log2(closest) - 3))), dtype=torch.float32)
+    slopes = torch.pow(base, torch.arange(1, closest + 1, dtype=torch.int32))  # (closest,)
+    if closest != n_head:
+        extra = torch.tensor(2 ** (-(2 ** -(math.log2(2 * closest) - 3))), dtype=torch.float32)
+        odd = torch.arange(1, 1 + 2 * min(closest, n_head - closest), 2, dtype=torch.int32)
+        slopes = torch.cat((slopes, torch.pow(extra, odd)))  # (n_head,)
+    return slopes
+
+
+def alibi_bias(n_head: int, seq_len: int, head_dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Additive attention bias (1, H, T, T): slope x key position, -inf above the diagonal.
+
+    Falcon-RW rounded ``slope x position`` to bfloat16 and added it before the 1/sqrt(head_dim) scaling
+    (its modelling code, kept by transformers' ``build_alibi_tensor``); we do the same so its checkpoints
+    behave as trained. A per-row constant, the key-only form equals the usual slope x (key - query).
+    """
+    slopes = alibi_slopes(n_head).to(device)
+    positions = torch.arange(seq_len, device=device)  # (T,) key positions
+    bias = (slopes.bfloat16()[:, None] * positions).float() / math.sqrt(head_dim)  # (H, T)
+    causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()  # (T, T)
+    bias = bias[:, None, :].expand(n_head, seq_len, seq_len)  # (H, T, T): same bias for every query
+    return bias.masked_fill(~causal, float("-inf"))[None]  # (1, H, T, T)
+
+
+class Linear(nn.Linear):
+    """``nn.Linear`` whose fp32 CPU products go through oneDNN (3x faster than MKL on AMD; ``onednn.py``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return onednn.linear(x, self.weight, self.bias)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head attention with ``n_kv_head`` key/value heads shared by groups of query heads.
+
+    One fused projection yields [all query heads | key heads | value heads]; ``hf.py`` reorders it
+    into Falcon's interleaved per-group layout on export.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.qkv = Linear(cfg.d_model, (cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim, bias=cfg.bias)
+        self.proj = Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+        B, T, C = x.shape
+        H, KV, hd = self.n_head, self.n_kv_head, self.head_dim
+        qkv = self.qkv(x).view(B, T, H + 2 * KV, hd)  # (B, T, H + 2KV, hd)
+        qk, v = qkv.split([H + KV, KV], dim=2)  # (B, T, H + KV, hd), (B, T, KV, hd)
+        if rope is not None:
+            qk = apply_rope(qk, rope)  # queries and keys rotated in one pass
+        q, k = qk.split([H, KV], dim=2)  # (B, T, H, hd), (B, T, KV, hd)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
+        if bias is not None and bias.dtype != q.dtype:
+            bias = bias.to(q.dtype)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, is_causal=bias is None, enable_gqa=KV != H
+        )  # (B, H, T, hd)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, H * hd)
+        return self.proj(y)
+
+
+class MLP(nn.Module):
+    """Two linear layers around an exact (erf) GELU, 4x the model width."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.fc = Linear(cfg.d_model, 4 * cfg.d_model, bias=cfg.bias)
+        self.proj = Linear(4 * cfg.d_model, cfg.d_model, bias=cfg.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(F.gelu(self.fc(x)))
+
+
+class Block(nn.Module):
+    """One decoder block; two flags give Falcon's three residual layouts::
+
+        sequential (RW)             parallel, shared norm (7B)      parallel, two norms (40B/180B)
+        x = x + attn(norm_1(x))     h = norm_1(x)                   x = x + attn(norm_1(x))
+        x = x + mlp(norm_2(x))      x = x + attn(h) + mlp(h)              + mlp(norm_2(x))
+
+    ``parallel_residual`` picks the column, ``shared_attention_norm`` the 7B or 40B form of it.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.parallel = cfg.parallel_residual
+        self.norm_1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.attn = CausalSelfAttention(cfg)
+        shared = cfg.parallel_residual and cfg.shared_attention_norm
+        self.norm_2 = None if shared else nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+        h = self.norm_1(x)
+        if not self.parallel:
+            x = x + self.attn(h, rope, bias)
+            return x + self.mlp(self.norm_2(x))
+        h_mlp = h if self.norm_2 is None else self.norm_2(x)
+        return x + self.attn(h, rope, bias) + self.mlp(h_mlp)
+
+
+class Falcon(nn.Module):
+    """Token ids (B, T) to next-token logits (B, T, vocab); the output layer is the embedding, tied."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        if cfg.vocab_size is None:
+            raise ValueError("ModelConfig.vocab_size must be resolved (ModelConfig.with_vocab) before building")
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm_f = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.register_buffer("rope", torch.empty(0), persistent=False)
+        self._alibi: dict[tuple, torch.Tensor] = {}
+        self.init_weights()
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """Normal(0, init_std) weights, residual projections scaled by 1/sqrt(2 n_layer) (GPT-2 Sec. 2.3).
+
+        Also recomputes the buffers, so a model built on the meta device can be materialised with
+        ``to_empty`` and then initialised (or loaded, then ``init_buffers``).
+        """
+        std = self.cfg.init_std
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                scale = 1 / math.sqrt(2 * self.cfg.n_layer) if name.endswith(".proj") else 1.0
+                nn.init.normal_(module.weight, mean=0.0, std=std * scale)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+        self.init_buffers()
+
+    def init_buffers(self) -> None:
+        """Compute the rotary tables on the model's device and forget cached ALiBi biases."""
+        self._alibi.clear()
+        if not self.cfg.alibi:
+            self.rope = rope_tables(self.cfg.max_seq_len, self.cfg.head_dim, self.cfg.rope_theta, self.wte.weight.device)
+
+    def num_params(self) -> int:
+        """Parameters, the tied embedding counted once."""
+        return sum(p.numel() for p in self.parameters())
+
+    def _positions(self, T: int, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        if not self.cfg.alibi:
+            rope = self.rope
+            if rope.shape[-2] < T or rope.device != x.device:
+                rope = rope_tables(max(T, self.cfg.max_seq_len), self.cfg.head_dim, self.cfg.rope_theta, x.device)
+                self.rope = rope
+            return rope[:, :T], None
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
+        key = (T, x.device, dtype)
+        if key not in self._alibi:
+            self._alibi.clear()
+            self._alibi[key] = alibi_bias(self.cfg.n_head, T, self.cfg.head_dim, x.device).to(dtype)
+        return None, self._alibi[key]
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, z_loss: float = 0.0):
+        """Logits (B, T, vocab); or, given ``targets`` (B, T), the ``LMLoss`` without materialising them."""
+        B, T = idx.shape
+        x = self.wte(idx)  # (B, T, C)
+        rope, bias = self._positions(T, x)
+        for block in self.blocks:
+            x = block(x, rope, bias)  # (B, T, C)
+        x = self.norm_f(x)  # (B, T, C)
+        if targets is not None:
+            return fused_lm_loss(x, self.wte.weight, targets, z_loss)
+        return onednn.linear(x, self.wte.weight)  # (B, T, vocab)

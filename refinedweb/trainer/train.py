@@ -1,0 +1,337 @@
+"""The training loop, top to bottom: open the data, build the model, restore, then step, log, validate, save.
+
+Reads like nanoGPT's train.py, but as a class that tests can drive. One optimizer step is
+``batch_size`` sequences: ``micro_batch_size`` per forward pass, accumulated over
+batch_size / (micro_batch_size x world size) passes. Under ``torchrun`` the model is replicated
+(DDP) or sharded (FSDP2); alone it runs on one GPU, or on the CPU in fp32.
+
+Nothing in a step is random (no dropout), so a run resumed from a checkpoint retraces the losses
+of an uninterrupted one exactly: the checkpoint holds the weights, the optimizer state and the
+data position, and the learning rate is a function of the step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from refinedweb.config import UserError
+from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
+from refinedweb.trainer import checkpoint as ckpt
+from refinedweb.trainer.config import TrainConfig, TrainRunConfig, run_config_to_dict
+from refinedweb.trainer.data import PackedBatches
+from refinedweb.trainer.metrics import MetricsLogger, flops_per_token, mfu, peak_flops
+from refinedweb.trainer.model import Falcon
+from refinedweb.trainer.optim import build_optimizer, lr_at, set_lr
+
+# Config fields a resumed run must share with the run it continues (the rest may change).
+RESUME_LOCKED = ("model", "optim", "data.seq_len", "data.shuffle", "data.train_split", "train.seed", "train.batch_size")
+
+
+@dataclass(frozen=True)
+class Env:
+    """Where this process runs: its rank among ``world_size`` and its device."""
+
+    rank: int
+    local_rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes files and logs."""
+        return self.rank == 0
+
+
+def init_env(cfg: TrainConfig) -> Env:
+    """Join the torchrun process group if launched by torchrun; pick the device."""
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+    else:
+        device = torch.device("cpu")
+    return Env(dist.get_rank() if world > 1 else 0, local_rank, world, device)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast on GPU under ``auto``, none (fp32) on CPU."""
+    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def _config_diff(a: TrainRunConfig, b: TrainRunConfig, fields: tuple[str, ...]) -> list[str]:
+    """Dotted names under ``fields`` where two run configs differ."""
+    da, db, out = run_config_to_dict(a), run_config_to_dict(b), []
+    for name in fields:
+        section, _, key = name.partition(".")
+        va, vb = da[section], db[section]
+        if key:
+            if va.get(key) != vb.get(key):
+                out.append(name)
+        else:
+            out += [f"{section}.{k}" for k in va if va[k] != vb.get(k)]
+    return out
+
+
+def build_model(run: TrainRunConfig, env: Env, autocast: torch.dtype | None) -> tuple[torch.nn.Module, Falcon]:
+    """(model to call, the Falcon inside it): plain, DDP-wrapped or FSDP2-sharded, optionally compiled."""
+    fsdp = env.world_size > 1 and run.train.strategy == "fsdp"
+    with torch.device("meta" if fsdp else env.device):
+        raw = Falcon(run.model)
+    if run.train.compile:
+        for block in raw.blocks:
+            block.compile()
+    if fsdp:
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        policy = MixedPrecisionPolicy(param_dtype=autocast, reduce_dtype=torch.float32) if autocast else MixedPrecisionPolicy()
+        for block in raw.blocks:
+            fully_shard(block, mp_policy=policy)
+        fully_shard(raw, mp_policy=policy)
+        raw.to_empty(device=env.device)
+        raw.init_weights()
+        return raw, raw
+    if env.world_size > 1:
+        ids = [env.local_rank] if env.device.type == "cuda" else None
+        return DistributedDataParallel(raw, device_ids=ids), raw
+    return raw, raw
+
+
+class Trainer:
+    """One training run in ``run_dir``; ``fit()`` trains to ``train.max_steps``."""
+
+    def __init__(self, run: TrainRunConfig, run_dir: str | Path, *, data_dir: str | Path | None = None,
+                 tokenizer: str | Path | None = None, resume: bool = False, init_from: str | Path | None = None):
+        self.env = init_env(run.train)
+        self.run_dir = Path(run_dir)
+        self.manifest, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
+        model_cfg = run.model.with_vocab(self.manifest.vocab_size)
+        data_cfg = dataclasses.replace(run.data, path=str(self.manifest.root), tokenizer=str(tokenizer_dir))
+        self.run = dataclasses.replace(run, model=model_cfg, data=data_cfg)
+        self.accum = self._accumulation_steps()
+        start = self._prepare_run_dir(resume, tokenizer_dir)
+        torch.manual_seed(run.train.seed)
+        self.autocast = autocast_dtype(run.train.precision, self.env.device)
+        self.fsdp = self.env.world_size > 1 and run.train.strategy == "fsdp"
+        self.model, self.raw = build_model(self.run, self.env, self.autocast)
+        self.optimizer = build_optimizer(self.model, self.run.optim)
+        self.train_batches = self._batches(self.run.data.train_split, shuffle=run.data.shuffle, loop=True)
+        self.step, self.tokens_seen = 0, 0
+        if start is not None:
+            state = ckpt.load_checkpoint(start, self.model, self.optimizer)
+            self.step, self.tokens_seen = int(state["step"]), int(state.get("tokens", 0))
+            self.train_batches.load_state_dict(state["data"])
+        elif init_from is not None:
+            self._init_from_hf(Path(init_from))
+        self.tokens_per_step = run.train.batch_size * run.data.seq_len
+        self.flops_per_token = flops_per_token(self.raw.num_params(), model_cfg.n_layer, model_cfg.d_model, run.data.seq_len)
+        self.peak = peak_flops(self.env.device, run.train.peak_tflops)
+        self.logger = MetricsLogger(self.run_dir, enabled=self.env.is_main, total_steps=run.train.max_steps,
+                                    start_step=self.step, progress=run.train.progress)
+
+    # --- setup -----------------------------------------------------------------------------------
+    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[Manifest, Path]:
+        data_dir = data_dir or run.data.path
+        if data_dir is None:
+            raise UserError("no token folder: pass --data DIR or set data.path in the config")
+        manifest = read_manifest(data_dir)
+        return manifest, resolve_tokenizer(manifest, tokenizer or run.data.tokenizer)
+
+    def _accumulation_steps(self) -> int:
+        t, world = self.run.train, self.env.world_size
+        per_pass = t.micro_batch_size * world
+        if t.batch_size % per_pass:
+            raise UserError(f"train.batch_size: {t.batch_size} is not a multiple of micro_batch_size x world size "
+                            f"({t.micro_batch_size} x {world})")
+        return t.batch_size // per_pass
+
+    def _prepare_run_dir(self, resume: bool, tokenizer_dir: Path) -> Path | None:
+        """Refuse to overwrite a run; check a resumed one; write config, run.json, tokenizer (rank 0)."""
+        found = ckpt.list_checkpoints(self.run_dir)
+        if found and not resume:
+            raise UserError(f"{self.run_dir} already holds checkpoints (up to step {found[-1][0]}); "
+                            "pass --resume to continue it or choose another --out")
+        if found:
+            diff = _config_diff(ckpt.read_run_config(self.run_dir), self.run, RESUME_LOCKED)
+            if diff:
+                raise UserError(f"--resume: the config differs from the saved run's in {', '.join(diff)}")
+            saved_sha = ckpt.read_run_info(self.run_dir)["tokenizer"]["sha256"]
+            if saved_sha != self.manifest.sha256:
+                raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
+        if self.env.is_main:
+            from tokenizers import Tokenizer
+
+            eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(self.manifest.eot_id)
+            info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
+                                  "eot_id": self.manifest.eot_id, "eot_token": eot},
+                    "data": str(self.manifest.root), "world_size": self.env.world_size}
+            ckpt.write_run_files(self.run_dir, self.run, info, tokenizer_dir)
+        if dist.is_initialized():
+            dist.barrier()
+        return found[-1][1] if found else None
+
+    def _batches(self, split: str, *, shuffle: bool, loop: bool) -> PackedBatches:
+        return PackedBatches(
+            self.manifest.shard_paths(split), seq_len=self.run.data.seq_len,
+            batch_size=self.run.train.micro_batch_size, seed=self.run.train.seed, shuffle=shuffle,
+            rank=self.env.rank, world_size=self.env.world_size, loop=loop,
+            shards=self.manifest.split(split).shards, vocab_size=self.run.model.vocab_size,
+        )
+
+    def _init_from_hf(self, hf_dir: Path) -> None:
+        """Start from the weights of an HF Falcon folder of the same shape (continued pre-training)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        from refinedweb.trainer import hf
+
+        theirs = hf.load_hf(hf_dir)
+        diff = hf.same_shape(theirs.cfg, self.run.model)
+        if diff:
+            raise UserError(f"--init-from {hf_dir}: model shape differs from the config in {', '.join(diff)}")
+        set_model_state_dict(self.model, theirs.state_dict(), options=StateDictOptions(full_state_dict=True))
+
+    # --- one step --------------------------------------------------------------------------------
+    def _no_sync(self, last: bool):
+        """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
+        if isinstance(self.model, DistributedDataParallel) and not last:
+            return self.model.no_sync()
+        if self.fsdp:
+            self.model.set_requires_gradient_sync(last)
+        return contextlib.nullcontext()
+
+    def _autocast(self):
+        if self.autocast is None or self.fsdp:  # FSDP casts through its mixed-precision policy
+            return contextlib.nullcontext()
+        return torch.autocast(self.env.device.type, dtype=self.autocast)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        if self.env.device.type == "cuda":
+            return t.pin_memory().to(self.env.device, non_blocking=True)
+        return t
+
+    def train_step(self) -> dict[str, Any]:
+        """One optimizer step over ``batch_size`` sequences; returns its metrics dict."""
+        t0 = time.perf_counter()
+        lr = lr_at(self.step, self.run.optim, self.run.train.max_steps)
+        set_lr(self.optimizer, lr)
+        sums = torch.zeros(2, device=self.env.device)  # cross-entropy, z-loss
+        for i in range(self.accum):
+            inputs, targets = next(self.train_batches)
+            with self._no_sync(i == self.accum - 1), self._autocast():
+                out = self.model(self._to_device(inputs), self._to_device(targets), self.run.optim.z_loss)
+                (out.loss / self.accum).backward()
+            sums += torch.stack((out.ce, out.z)).detach()
+        clip = self.run.optim.grad_clip or float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        self.tokens_seen += self.tokens_per_step
+        if dist.is_initialized():
+            dist.all_reduce(sums)
+            sums /= self.env.world_size
+        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+        ce, z = (sums / self.accum).tolist()  # .tolist() waits for the device: the timing below is honest
+        seconds = time.perf_counter() - t0
+        tokens_per_s = self.tokens_per_step / seconds
+        return {"step": self.step, "loss": ce, "z_loss": z, "lr": lr, "grad_norm": float(grad_norm),
+                "tokens_per_s": tokens_per_s, "tokens": self.tokens_seen, "step_seconds": seconds,
+                "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak)}
+
+    # --- validation ------------------------------------------------------------------------------
+    def _eval_batch_count(self) -> int:
+        """Validation micro-batches per rank: the same on every rank (FSDP forwards are collective)."""
+        if self.run.data.val_split not in self.manifest.splits:
+            return 0
+        sequences = max(0, self.manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
+        return min(self.run.train.eval_batches, sequences // (self.run.train.micro_batch_size * self.env.world_size))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean cross-entropy and perplexity on the first validation sequences (fixed, unshuffled)."""
+        n = self._eval_batch_count()
+        if n == 0:
+            return {}
+        batches = self._batches(self.run.data.val_split, shuffle=False, loop=False)
+        sums = torch.zeros(2, device=self.env.device, dtype=torch.float64)  # summed CE, tokens
+        self.model.eval()
+        try:
+            for _ in range(n):
+                inputs, targets = next(batches)
+                with self._autocast():
+                    out = self.model(self._to_device(inputs), self._to_device(targets), 0.0)
+                sums += torch.stack((out.ce.double() * targets.numel(), torch.tensor(float(targets.numel()), device=sums.device)))
+        finally:
+            self.model.train()
+            batches.close()
+        if dist.is_initialized():
+            dist.all_reduce(sums)
+        val_loss = (sums[0] / sums[1]).item()
+        return {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0))}
+
+    # --- the loop --------------------------------------------------------------------------------
+    def save(self) -> Path:
+        """Checkpoint the current step (collective)."""
+        state = {"data": self.train_batches.state_dict(), "tokens": self.tokens_seen}
+        return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, state,
+                                    self.run.train.keep_checkpoints)
+
+    def _due(self, every: int) -> bool:
+        return self.step == self.run.train.max_steps or (every > 0 and self.step % every == 0)
+
+    def fit(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train from the current step to ``train.max_steps``; returns the last metrics."""
+        t, last = self.run.train, {}
+        if self.step >= t.max_steps:
+            self.logger.write(f"{self.run_dir}: already at step {self.step} of {t.max_steps}; nothing to do")
+        try:
+            while self.step < t.max_steps:
+                last = self.train_step()
+                if self.step % t.log_every == 0 or self.step == t.max_steps:
+                    self.logger.log(last)
+                if t.eval_every and self._due(t.eval_every):
+                    val = self.evaluate()
+                    if val:
+                        self.logger.log({"step": self.step, **val})
+                        last.update(val)
+                if self._due(t.checkpoint_every):
+                    self.save()
+                if on_step is not None:
+                    on_step(last)
+        finally:
+            self.logger.close()
+            self.train_batches.close()
+        return last
+
+
+def train(config: str | Path | TrainRunConfig, out: str | Path, *, data: str | Path | None = None,
+          tokenizer: str | Path | None = None, max_steps: int | None = None, resume: bool = False,
+          init_from: str | Path | None = None) -> dict[str, Any]:
+    """Train from a YAML path (or a config) into ``out``; the ``refinedweb train`` command."""
+    from refinedweb.trainer.config import load_run_config
+
+    run = load_run_config(config) if not isinstance(config, TrainRunConfig) else config
+    if max_steps is not None:
+        if max_steps < 1:
+            raise UserError(f"--max-steps: must be >= 1, got {max_steps}")
+        run = dataclasses.replace(run, train=dataclasses.replace(run.train, max_steps=max_steps))
+    trainer = Trainer(run, out, data_dir=data, tokenizer=tokenizer, resume=resume, init_from=init_from)
+    return trainer.fit()

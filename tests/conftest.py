@@ -1,0 +1,33 @@
+"""Shared fixtures: where the real web data lies, and skipping with a reason where it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("REFINEDWEB_SHARED_DATA")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or $REFINEDWEB_SHARED_DATA); skips the test where it is absent."""
+    path = _shared_data()
+    if not path.is_dir():
+        pytest.skip(f"real web data not found at {path} (set REFINEDWEB_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pages_a(shared_data: Path) -> Path:
+    """The 567-page real WARC used for end-to-end checks."""
+    path = shared_data / "pages" / "pages-A.warc.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    return path

@@ -1,0 +1,114 @@
+"""Extraction: trafilatura on real pages, the enforced timeout, RefinedWeb's clean-up."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pyarrow as pa
+import pytest
+
+from refinedweb import schema
+from refinedweb.config import ConfigError, from_dict
+from refinedweb.pipeline.extract import ExtractConfig, Extractor, clean_text
+
+
+def _batch(htmls, texts=None):
+    n = len(htmls)
+    return pa.table(
+        {
+            schema.ID: [f"d{i}" for i in range(n)],
+            schema.HTML: pa.array(htmls, pa.string()),
+            schema.TEXT: pa.array(texts or [None] * n, pa.string()),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    ex = Extractor(ExtractConfig())
+    yield ex
+    ex.worker.close()
+
+
+def test_clean_text_removes_urls_and_extra_newlines():
+    text = "Intro line\n\n\n\nSee https://example.com/a?b=1 and www.example.org for more.   \nEnd"
+    assert clean_text(text) == "Intro line\n\nSee and for more.\nEnd"
+
+
+def test_clean_text_keeps_two_newlines_and_plain_dots():
+    assert clean_text("a\n\nb\nc.d e.g. this") == "a\n\nb\nc.d e.g. this"
+
+
+def test_annotated_pages_keep_main_content_and_drop_boilerplate(shared_data, extractor):
+    folder = shared_data / "dev" / "html" / "trafilatura"
+    notes = json.loads((folder / "annotations.json").read_text(encoding="utf-8"))
+    names = sorted(notes)
+    out = extractor(_batch([(folder / n).read_text(encoding="utf-8", errors="replace") for n in names]))
+    texts = out.column(schema.TEXT).to_pylist()
+    found = total = leaked = absent = 0
+    for name, text in zip(names, texts):
+        text = text or ""
+        found += sum(s in text for s in notes[name]["with"])
+        total += len(notes[name]["with"])
+        leaked += sum(s in text for s in notes[name]["without"])
+        absent += len(notes[name]["without"])
+    assert found / total >= 0.8, f"main content found {found}/{total}"
+    assert leaked / absent <= 0.25, f"boilerplate leaked {leaked}/{absent}"
+    assert schema.HTML not in out.column_names
+    assert all(b > 0 for b in out.column(schema.HTML_BYTES).to_pylist())
+
+
+def test_scrapinghub_article_bodies_are_recovered(shared_data, extractor):
+    folder = shared_data / "dev" / "html" / "scrapinghub"
+    truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
+    ids = sorted(truth)
+    htmls = [gzip.decompress((folder / f"{i}.html.gz").read_bytes()).decode("utf-8", "replace") for i in ids]
+    texts = extractor(_batch(htmls)).column(schema.TEXT).to_pylist()
+    for i, text in zip(ids, texts):
+        words = truth[i]["articleBody"].split()[:40]
+        probe = " ".join(words[10:16])
+        assert text and probe.split()[0] in text, f"{truth[i]['url']}: article start missing"
+
+
+def test_wet_text_passes_through_and_empty_pages_are_named(extractor):
+    out = extractor(_batch([None, "<html><head><script>var a = 1;</script></head><body></body></html>"], ["already text", None]))
+    assert out.column(schema.TEXT).to_pylist()[0] == "already text"
+    assert out.column(schema.DROP_REASON).to_pylist() == [None, schema.EXTRACT_EMPTY]
+
+
+def test_oversized_html_is_not_parsed():
+    ex = Extractor(ExtractConfig(max_html_bytes=100))
+    try:
+        out = ex(_batch(["<html><body><p>" + "word " * 100 + "</p></body></html>"]))
+        assert out.column(schema.DROP_REASON).to_pylist() == [schema.EXTRACT_HTML_TOO_LARGE]
+        assert ex.worker.proc is None  # nothing was sent to trafilatura
+    finally:
+        ex.worker.close()
+
+
+def test_overrun_becomes_a_drop_reason_and_the_worker_recovers(shared_data):
+    html = (shared_data / "dev" / "html" / "trafilatura" / "16_ru.html").read_text(encoding="utf-8", errors="replace")
+    ex = Extractor(ExtractConfig(timeout_s=0.001))
+    try:
+        out = ex(_batch([html, html]))
+        assert out.column(schema.DROP_REASON).to_pylist() == [schema.EXTRACT_TIMEOUT] * 2
+        assert ex.worker.restarts == 2
+        ex.config = ExtractConfig(timeout_s=30)
+        again = ex(_batch([html]))
+        assert again.column(schema.DROP_REASON).to_pylist() == [None]
+    finally:
+        ex.worker.close()
+
+
+def test_disabled_extraction_names_the_reason():
+    ex = Extractor(ExtractConfig(enabled=False))
+    out = ex(_batch(["<p>hello</p>", None], [None, "wet text"]))
+    assert out.column(schema.DROP_REASON).to_pylist() == [schema.EXTRACT_DISABLED, None]
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="timeout_s"):
+        ExtractConfig(timeout_s=0)
+    with pytest.raises(ConfigError, match="extract.nope"):
+        from_dict(ExtractConfig, {"nope": 1}, "extract")

@@ -1,0 +1,106 @@
+"""The fused executor: counting per stage, one reason per dropped row, mergeable rejected samples."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from refinedweb import schema
+from refinedweb.pipeline.refine import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, refine, refine_batch, run_stage
+from refinedweb.pipeline.stage import annotate
+from refinedweb.pipeline.stats import AccountingError, StageStats, check_accounting
+
+
+class DropShort:
+    """Drops texts shorter than ``n`` characters (a stand-in filter with a signal column)."""
+
+    name = "short"
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        lengths = [len(t or "") for t in batch.column(schema.TEXT).to_pylist()]
+        return annotate(batch, ["too_short" if n < self.n else None for n in lengths], {"length": lengths})
+
+
+class Upper:
+    name = "upper"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        up = [t.upper() for t in batch.column(schema.TEXT).to_pylist()]
+        return annotate(batch.set_column(batch.schema.get_field_index(schema.TEXT), schema.TEXT, pa.array(up)), [None] * len(up))
+
+
+class LosesRows:
+    name = "broken"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return batch.slice(1)
+
+
+def _raw(texts, reasons=None, source="a.warc"):
+    n = len(texts)
+    return pa.table(
+        {
+            schema.ID: [f"{source}#{i}" for i in range(n)],
+            schema.URL: [f"http://x/{i}" for i in range(n)],
+            schema.SOURCE: [source] * n,
+            schema.HTML: pa.nulls(n, pa.string()),
+            schema.TEXT: pa.array(texts, pa.string()),
+            schema.DROP_REASON: pa.array(reasons or [None] * n, pa.string()),
+            schema.ROW: pa.array(range(n), pa.int64()),
+        }
+    )
+
+
+def test_each_stage_counts_docs_chars_and_reasons():
+    texts = ["hello world", "hi", None, "a longer text here"]
+    kept, stats, rejected = refine([DropShort(5), Upper()], _raw(texts, [None, None, schema.NOT_HTML, None]), rejected_k=10)
+    assert [s.name for s in stats] == [READ_STAGE, "short", "upper"]
+    read, short, upper = stats
+    assert (read.docs_in, read.docs_out, read.dropped) == (4, 3, {schema.NOT_HTML: 1})
+    assert (short.docs_in, short.docs_out, short.dropped) == (3, 2, {"too_short": 1})
+    assert short.chars_in == len("hello world") + 2 + len("a longer text here")
+    assert upper.chars_out == len("hello world") + len("a longer text here")
+    assert kept.column(schema.TEXT).to_pylist() == ["HELLO WORLD", "A LONGER TEXT HERE"]
+    assert kept.column("length").to_pylist() == [11, 18]
+    assert schema.DROP_REASON not in kept.column_names
+    check_accounting(4, len(kept), stats, "test")
+    assert sorted(rejected.column(schema.DROP_REASON).to_pylist()) == [schema.NOT_HTML, "too_short"]
+    signals = json.loads(rejected.filter(pa.compute.equal(rejected["stage"], "short"))["signals"][0].as_py())
+    assert signals == {"length": 2}
+
+
+def test_a_stage_that_loses_rows_is_an_error():
+    with pytest.raises(RuntimeError, match="broken"):
+        run_stage("broken", _raw(["a", "b"]), LosesRows())
+
+
+def test_accounting_catches_a_lost_record():
+    stats = [StageStats("read", docs_in=3, docs_out=3)]
+    with pytest.raises(AccountingError, match="records read"):
+        check_accounting(3, 2, stats, "f")
+
+
+def test_bottom_k_merges_exactly():
+    rows = pa.table({"key": pa.array(range(100, 0, -1), pa.uint64()), schema.DROP_REASON: ["r"] * 50 + ["s"] * 50})
+    whole = bottom_k(rows, 5)
+    parts = pa.concat_tables([bottom_k(rows.slice(0, 37), 5), bottom_k(rows.slice(37), 5)])
+    assert sorted(bottom_k(parts, 5)["key"].to_pylist()) == sorted(whole["key"].to_pylist())
+    assert len(whole) == 10
+
+
+def test_refine_batch_groups_by_file_and_passes_meta():
+    a, b = _raw(["hello world"] * 3, source="a"), _raw(["x", "hello there"], source="b")
+    meta = _raw([None], source="a").append_column(schema.FILE_META, pa.array(['{"records": 3}']))
+    batch = pa.concat_tables([a.append_column(schema.FILE_META, pa.nulls(3, pa.string())),
+                              b.append_column(schema.FILE_META, pa.nulls(2, pa.string())), meta])
+    out = refine_batch([DropShort(5)], batch)
+    assert out.schema == RESULT_SCHEMA
+    rows = {r[schema.SOURCE]: r for r in out.to_pylist()}
+    assert rows["a"]["rows"] == 3 and rows["a"]["meta"] == '{"records": 3}'
+    assert rows["b"]["rows"] == 2 and rows["b"]["meta"] is None
+    assert len(from_ipc(rows["b"]["kept"])) == 1
