@@ -23,6 +23,7 @@ FILE_META = "_file_meta"  # JSON of the reader's per-file counters, on one extra
 # --- signal columns ------------------------------------------------------------------------------
 # URL filter (RefinedWeb App. G.1)
 URL_SOFT_WORDS = "url_soft_words"  # number of soft-banned words in the URL
+URL_MATCH = "url_match"  # the list entry (domain, URL prefix or word) that made the URL filter drop a row
 # Extraction
 HTML_BYTES = "html_bytes"  # size of the HTML payload in bytes
 # Gopher repetition (Rae et al. 2021, Table A1)

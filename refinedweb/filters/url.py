@@ -30,10 +30,6 @@ from refinedweb import schema
 from refinedweb.config import ConfigError, check
 from refinedweb.pipeline.stage import annotate
 
-# Signal column: the list entry that dropped the row (domain, URL prefix or word), null when kept.
-# Not yet in refinedweb/schema.py: defined here until it is.
-URL_MATCH = "url_match"
-
 # RefinedWeb Table 14: high-quality sources excluded from RefinedWeb so that it does not overlap
 # with the curated corpora (The Pile's) it may be mixed with. The paper's full text could not be
 # fetched here; this list is the table as transcribed in DCLM's RefinedWeb reproduction
@@ -315,6 +311,6 @@ class UrlFilter:
         return annotate(
             batch,
             reasons,
-            {schema.URL_SOFT_WORDS: soft, URL_MATCH: matches},
-            {schema.URL_SOFT_WORDS: pa.int32(), URL_MATCH: pa.string()},
+            {schema.URL_SOFT_WORDS: soft, schema.URL_MATCH: matches},
+            {schema.URL_SOFT_WORDS: pa.int32(), schema.URL_MATCH: pa.string()},
         )

@@ -93,7 +93,7 @@ def init_ray(workers: int, address: str | None) -> None:
     if address:
         ray.init(address=address, **common)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, **common)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, **common)
 
 
 def build_dataset(config: PipelineConfig, files: list[str], workers: int, rejected_k: int):

@@ -67,7 +67,8 @@ class Manifest:
     def split(self, name: str) -> Split:
         """The split ``name``; a missing split is a ``UserError`` listing the ones present."""
         if name not in self.splits:
-            raise UserError(f"{self.root}: no split {name!r} in {MANIFEST_NAME} (has: {', '.join(sorted(self.splits))})")
+            have = ", ".join(sorted(self.splits))
+            raise UserError(f"{self.root}: no split {name!r} in {MANIFEST_NAME} (has: {have})")
         return self.splits[name]
 
     def shard_paths(self, name: str) -> list[Path]:
@@ -102,7 +103,8 @@ def _split_dict(shards: Iterable[Mapping[str, Any] | Shard]) -> dict[str, Any]:
     return {
         "documents": sum(int(s["documents"]) for s in items),
         "tokens": sum(int(s["tokens"]) for s in items),
-        "shards": [{"path": str(s["path"]), "documents": int(s["documents"]), "tokens": int(s["tokens"])} for s in items],
+        "shards": [{"path": str(s["path"]), "documents": int(s["documents"]), "tokens": int(s["tokens"])}
+                   for s in items],
     }
 
 
@@ -162,7 +164,8 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise UserError(f"{path}: format must be {FORMAT!r}, got {raw.get('format') if isinstance(raw, dict) else raw!r}")
+        got = raw.get("format") if isinstance(raw, dict) else raw
+        raise UserError(f"{path}: format must be {FORMAT!r}, got {got!r}")
     tok = raw.get("tokenizer")
     if not isinstance(tok, dict) or not {"sha256", "vocab_size", "eot_id"} <= set(tok):
         raise UserError(f"{path}: 'tokenizer' must hold sha256, vocab_size and eot_id")

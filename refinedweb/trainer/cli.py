@@ -9,6 +9,7 @@ Multi-GPU: ``torchrun --nproc_per_node 8 -m refinedweb.cli train CONFIG --data t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from refinedweb.config import UserError
@@ -19,7 +20,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     last = train(args.config, args.out, data=args.data, tokenizer=args.tokenizer, max_steps=args.max_steps,
                  resume=args.resume, init_from=args.init_from)
-    if last:
+    if last and os.environ.get("RANK", "0") == "0":
         summary = f"step {last['step']}: loss {last['loss']:.4f}"
         if "val_loss" in last:
             summary += f", val_loss {last['val_loss']:.4f} (ppl {last['val_ppl']:.1f})"

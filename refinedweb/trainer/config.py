@@ -133,7 +133,8 @@ class OptimConfig:
         check(self.lr > 0, "lr", "must be > 0")
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
         check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
-        check(self.decay_steps is None or self.decay_steps > 0, "decay_steps", "must be > 0 or null")
+        check(self.decay_steps is None or self.decay_steps > self.warmup_steps, "decay_steps",
+              f"must be > warmup_steps ({self.warmup_steps}) or null")
         check(0 <= self.beta1 < 1, "beta1", "must be in [0, 1)")
         check(0 <= self.beta2 < 1, "beta2", "must be in [0, 1)")
         check(self.eps > 0, "eps", "must be > 0")
@@ -169,7 +170,7 @@ class TrainConfig:
     eval_every: int = 1000
     """Validation every this many steps (and at the end); 0 disables."""
     eval_batches: int = 50
-    """Micro-batches per validation."""
+    """Micro-batches per validation, over all ranks (the first eval_batches x micro_batch_size sequences)."""
     checkpoint_every: int = 1000
     """Checkpoint every this many steps (and at the end); 0 = only at the end."""
     keep_checkpoints: int = 3

@@ -39,7 +39,8 @@ class StreamState:
     sequences: int = 0
 
 
-def read_shard(path: Path, expected: Shard | None = None, vocab_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_shard(path: Path, expected: Shard | None = None,
+               vocab_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, offsets) of one Parquet shard: all documents' ids flat, and where each document starts.
 
     Checks the shard against its manifest entry and the vocabulary: a mismatch means the token
@@ -58,7 +59,8 @@ def read_shard(path: Path, expected: Shard | None = None, vocab_size: int | None
         raise UserError(f"{path}: has {len(lengths)} documents / {len(tokens)} tokens, manifest.json says "
                         f"{expected.documents} / {expected.tokens} (manifest mismatch)")
     if vocab_size is not None and len(tokens) and int(tokens.max()) >= vocab_size:
-        raise UserError(f"{path}: token id {int(tokens.max())} outside the vocabulary of {vocab_size} (manifest mismatch)")
+        raise UserError(f"{path}: token id {int(tokens.max())} outside the vocabulary of {vocab_size} "
+                        "(manifest mismatch)")
     return tokens, offsets
 
 

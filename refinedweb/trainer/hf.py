@@ -192,8 +192,10 @@ def from_hf_state_dict(hf: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict
 
 def _read_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     """All tensors of an HF folder: model.safetensors, a sharded index, or pytorch_model.bin."""
-    for index_name, loader in (("model.safetensors.index.json", load_file),
-                               ("pytorch_model.bin.index.json", lambda p: torch.load(p, map_location="cpu", weights_only=True))):
+    def load_bin(path: Path) -> dict[str, torch.Tensor]:
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    for index_name, loader in (("model.safetensors.index.json", load_file), ("pytorch_model.bin.index.json", load_bin)):
         index = hf_dir / index_name
         if index.is_file():
             files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
@@ -204,7 +206,7 @@ def _read_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     if (hf_dir / "model.safetensors").is_file():
         return load_file(hf_dir / "model.safetensors")
     if (hf_dir / "pytorch_model.bin").is_file():
-        return torch.load(hf_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
+        return load_bin(hf_dir / "pytorch_model.bin")
     raise UserError(f"{hf_dir}: no model.safetensors, sharded index or pytorch_model.bin")
 
 

@@ -33,11 +33,14 @@ def peak_flops(device: torch.device, override_tflops: float | None = None) -> fl
     if override_tflops is not None:
         return override_tflops * 1e12
     if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, tflops in PEAK_BF16_TFLOPS:
-            if key in name:
-                return tflops * 1e12
+        tflops = gpu_peak_tflops(torch.cuda.get_device_name(device))
+        return tflops * 1e12 if tflops is not None else None
     return None
+
+
+def gpu_peak_tflops(name: str) -> float | None:
+    """Peak dense bf16 TFLOP/s for a GPU name as CUDA reports it, e.g. "NVIDIA H100 80GB HBM3"."""
+    return next((tflops for key, tflops in PEAK_BF16_TFLOPS if key in name), None)
 
 
 def flops_per_token(n_params: int, n_layer: int, d_model: int, seq_len: int) -> float:

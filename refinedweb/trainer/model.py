@@ -179,7 +179,8 @@ class Falcon(nn.Module):
         """Compute the rotary tables on the model's device and forget cached ALiBi biases."""
         self._alibi.clear()
         if not self.cfg.alibi:
-            self.rope = rope_tables(self.cfg.max_seq_len, self.cfg.head_dim, self.cfg.rope_theta, self.wte.weight.device)
+            cfg = self.cfg
+            self.rope = rope_tables(cfg.max_seq_len, cfg.head_dim, cfg.rope_theta, self.wte.weight.device)
 
     def num_params(self) -> int:
         """Parameters, the tied embedding counted once."""

@@ -102,7 +102,7 @@ def build_model(run: TrainRunConfig, env: Env, autocast: torch.dtype | None) -> 
     if fsdp:
         from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-        policy = MixedPrecisionPolicy(param_dtype=autocast, reduce_dtype=torch.float32) if autocast else MixedPrecisionPolicy()
+        policy = MixedPrecisionPolicy(param_dtype=autocast, reduce_dtype=torch.float32 if autocast else None)
         for block in raw.blocks:
             fully_shard(block, mp_policy=policy)
         fully_shard(raw, mp_policy=policy)
@@ -142,7 +142,8 @@ class Trainer:
         elif init_from is not None:
             self._init_from_hf(Path(init_from))
         self.tokens_per_step = run.train.batch_size * run.data.seq_len
-        self.flops_per_token = flops_per_token(self.raw.num_params(), model_cfg.n_layer, model_cfg.d_model, run.data.seq_len)
+        self.flops_per_token = flops_per_token(self.raw.num_params(), model_cfg.n_layer, model_cfg.d_model,
+                                               run.data.seq_len)
         self.peak = peak_flops(self.env.device, run.train.peak_tflops)
         self.logger = MetricsLogger(self.run_dir, enabled=self.env.is_main, total_steps=run.train.max_steps,
                                     start_step=self.step, progress=run.train.progress)
@@ -205,7 +206,8 @@ class Trainer:
         theirs = hf.load_hf(hf_dir)
         diff = hf.same_shape(theirs.cfg, self.run.model)
         if diff:
-            raise UserError(f"--init-from {hf_dir}: model shape differs from the config in {', '.join(diff)}")
+            fields = ", ".join(f"model.{name}" for name in diff)
+            raise UserError(f"--init-from {hf_dir}: the HF model's shape differs from the config in {fields}")
         set_model_state_dict(self.model, theirs.state_dict(), options=StateDictOptions(full_state_dict=True))
 
     # --- one step --------------------------------------------------------------------------------
@@ -252,17 +254,23 @@ class Trainer:
         ce, z = (sums / self.accum).tolist()  # .tolist() waits for the device: the timing below is honest
         seconds = time.perf_counter() - t0
         tokens_per_s = self.tokens_per_step / seconds
-        return {"step": self.step, "loss": ce, "z_loss": z, "lr": lr, "grad_norm": float(grad_norm),
+        return {"step": self.step, "loss": ce, "z_loss": self.run.optim.z_loss * z, "lr": lr,
+                "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_s, "tokens": self.tokens_seen, "step_seconds": seconds,
                 "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak)}
 
     # --- validation ------------------------------------------------------------------------------
     def _eval_batch_count(self) -> int:
-        """Validation micro-batches per rank: the same on every rank (FSDP forwards are collective)."""
+        """Validation micro-batches per rank: ``eval_batches`` shared out, equal on every rank.
+
+        Equal because FSDP forwards are collective; shared out so that the validation set (the first
+        eval_batches x micro_batch_size sequences of the split) does not depend on the world size.
+        """
         if self.run.data.val_split not in self.manifest.splits:
             return 0
+        t, world = self.run.train, self.env.world_size
         sequences = max(0, self.manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
-        return min(self.run.train.eval_batches, sequences // (self.run.train.micro_batch_size * self.env.world_size))
+        return min(max(1, t.eval_batches // world), sequences // (t.micro_batch_size * world))
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
@@ -278,7 +286,8 @@ class Trainer:
                 inputs, targets = next(batches)
                 with self._autocast():
                     out = self.model(self._to_device(inputs), self._to_device(targets), 0.0)
-                sums += torch.stack((out.ce.double() * targets.numel(), torch.tensor(float(targets.numel()), device=sums.device)))
+                n_tokens = float(targets.numel())
+                sums += torch.stack((out.ce.double() * n_tokens, torch.tensor(n_tokens, device=sums.device)))
         finally:
             self.model.train()
             batches.close()

@@ -11,7 +11,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, from_dict, to_dict
-from refinedweb.filters.url import URL_MATCH, Blocklist, UrlFilter, UrlFilterConfig, domain_suffixes, parse_url
+from refinedweb.filters.url import Blocklist, UrlFilter, UrlFilterConfig, domain_suffixes, parse_url
 
 
 def _batch(urls):
@@ -44,7 +44,7 @@ def full(lists: Path) -> UrlFilter:
 def test_blocklisted_domain_matches_host_and_parent_domains(full):
     reasons, out = _run(full, ["https://www.pornhub.com/view_video", "http://fr.xhamster.com/", "https://pornhub.com.example.org/"])
     assert reasons[:2] == [schema.URL_BLOCKLISTED_DOMAIN] * 2
-    assert out.column(URL_MATCH).to_pylist()[:2] == ["pornhub.com", "xhamster.com"]
+    assert out.column(schema.URL_MATCH).to_pylist()[:2] == ["pornhub.com", "xhamster.com"]
     assert reasons[2] != schema.URL_BLOCKLISTED_DOMAIN  # a listed name inside another domain is not that domain
 
 
@@ -59,7 +59,7 @@ def test_blocklisted_url_prefix_from_ut1_urls(full):
         ],
     )
     assert reasons[:2] == [schema.URL_BLOCKLISTED_URL] * 2
-    assert out.column(URL_MATCH).to_pylist()[1] == "020sextoy.com/sk"
+    assert out.column(schema.URL_MATCH).to_pylist()[1] == "020sextoy.com/sk"
     assert reasons[2:] == [None, None]
 
 
@@ -75,7 +75,7 @@ def test_url_words_strict_hard_and_soft(full):
     )
     assert reasons == [schema.URL_BANNED_SUBWORD, schema.URL_BANNED_WORD, schema.URL_SOFT_BANNED_WORDS, None]
     assert out.column(schema.URL_SOFT_WORDS).to_pylist()[2:] == [2, 1]
-    assert out.column(URL_MATCH).to_pylist() == ["2girls1cup", "cialis", "lingerie,sexy", None]
+    assert out.column(schema.URL_MATCH).to_pylist() == ["2girls1cup", "cialis", "lingerie,sexy", None]
 
 
 def test_hard_words_are_whole_words_only(full):

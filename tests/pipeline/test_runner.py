@@ -170,10 +170,12 @@ def test_joins_an_existing_cluster_with_address(pages_a, tmp_path):
     parts = split_warc(pages_a, tmp_path / "in", parts=2, records=30)
     port = _free_port()
     ray_bin = str(Path(sys.executable).parent / "ray")
-    env = {**os.environ, "RAY_ADDRESS": ""}
-    subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True, env=env, timeout=120)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rw", dir="/tmp"))  # its own temp dir: stopping it stops only it
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_TMPDIR": str(ray_tmp)}
     try:
+        subprocess.run([ray_bin, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                        f"--temp-dir={ray_tmp}", "--include-dashboard=false", "--disable-usage-stats"],
+                       check=True, capture_output=True, env=env, timeout=120)
         res = subprocess.run(CLI + ["run", str(CONFIG), "--input", *map(str, parts), "--output", str(tmp_path / "out"),
                                     "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, env=env, timeout=600)
         assert res.returncode == 0, res.stderr[-3000:]
@@ -181,7 +183,8 @@ def test_joins_an_existing_cluster_with_address(pages_a, tmp_path):
         assert stats["records_read"] == 30
         _assert_accounting(stats)
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        _kill_ray_under(ray_tmp)  # never `ray stop`: it would also stop this test process's own Ray
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.mark.parametrize(

@@ -71,16 +71,16 @@ def token_dir(tmp_path_factory, tokenizer_dir, wiki_documents) -> Path:
     docs = [tok.encode(p).ids + [eot] for p in wiki_documents]
     val = docs[::10]
     train = [d for i, d in enumerate(docs) if i % 10]
-    return write_token_folder(tmp_path_factory.mktemp("tokens"), {"train": [train[k::3] for k in range(3)], "val": [val]},
-                              tokenizer_dir=tokenizer_dir, vocab_size=tok.get_vocab_size(), eot_id=eot)
+    splits = {"train": [train[k::3] for k in range(3)], "val": [val]}
+    return write_token_folder(tmp_path_factory.mktemp("tokens"), splits, tokenizer_dir=tokenizer_dir,
+                              vocab_size=tok.get_vocab_size(), eot_id=eot)
 
 
 def tiny_run(**sections) -> TrainRunConfig:
     """configs/train/tiny.yaml with per-section overrides, e.g. ``tiny_run(train={"max_steps": 5})``."""
     run = load_run_config(TINY_YAML)
-    for name, changes in sections.items():
-        run = dataclasses.replace(run, **{name: dataclasses.replace(getattr(run, name), **changes)})
-    return run
+    return dataclasses.replace(run, **{name: dataclasses.replace(getattr(run, name), **changes)
+                                       for name, changes in sections.items()})
 
 
 # A very small model of the same layout, for tests that exercise the loop rather than the numbers.

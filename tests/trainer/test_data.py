@@ -78,7 +78,8 @@ def test_unshuffled_stream_is_the_shards_in_manifest_order(synthetic):
     x, y = next(_loader(synthetic, shuffle=False, batch_size=1))
     import pyarrow.parquet as pq
 
-    first = [t for d in pq.read_table(read_manifest(synthetic).shard_paths("train")[0])["input_ids"].to_pylist() for t in d]
+    docs = pq.read_table(read_manifest(synthetic).shard_paths("train")[0])["input_ids"].to_pylist()
+    first = [t for d in docs for t in d]
     assert x[0].tolist() == first[:8] and int(y[0, -1]) == first[8]
 
 

@@ -61,7 +61,8 @@ def test_transformers_model_imported_gives_the_same_logits(layout, tmp_path):
     from refinedweb.trainer.hf import hf_config
 
     cfg = _config(layout)
-    fields = {k: v for k, v in hf_config(cfg, eot_id=0).items() if k not in ("architectures", "model_type", "torch_dtype")}
+    skip = ("architectures", "model_type", "torch_dtype")
+    fields = {k: v for k, v in hf_config(cfg, eot_id=0).items() if k not in skip}
     torch.manual_seed(0)
     theirs = transformers.FalconForCausalLM(transformers.FalconConfig(**fields)).eval()
     with torch.no_grad():

@@ -1,0 +1,54 @@
+"""The shipped training configs load, encode Falcon's real shapes, and bad values name their field."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from refinedweb.config import ConfigError, UserError, from_dict
+from refinedweb.trainer.config import ModelConfig, TrainRunConfig, load_run_config
+from refinedweb.trainer.model import Falcon
+
+from .conftest import REPO
+
+CONFIGS = sorted((REPO / "configs" / "train").glob("*.yaml"))
+# Parameter counts of the published models (transformers' FalconForCausalLM on their config.json).
+PUBLISHED = {"falcon-rw-1b": 1_311_625_216, "falcon-7b": 6_921_720_704, "falcon-40b": 41_303_293_952}
+
+
+def test_the_four_shapes_ship():
+    assert {p.stem for p in CONFIGS} >= {"tiny", "falcon-rw-1b", "falcon-7b", "falcon-40b"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_config_loads(path):
+    run = load_run_config(path)
+    assert run.data.seq_len <= run.model.max_seq_len
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_shapes_have_the_published_parameter_count(name):
+    cfg = load_run_config(REPO / "configs" / "train" / f"{name}.yaml").model
+    with torch.device("meta"):
+        assert Falcon(cfg).num_params() == PUBLISHED[name]
+
+
+def test_tokenizer_vocabulary_is_padded_to_a_multiple_of_64():
+    assert ModelConfig().with_vocab(50257).vocab_size == 50304  # GPT-2's 50257 -> Falcon-RW's 50304
+    assert ModelConfig(vocab_size=65024).with_vocab(65024).vocab_size == 65024
+    with pytest.raises(UserError, match="model.vocab_size"):
+        ModelConfig(vocab_size=100).with_vocab(200)
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"model": {"n_head": 8, "n_kv_head": 3, "d_model": 64}}, "model.n_kv_head"),
+    ({"model": {"d_model": 100, "n_head": 8}}, "model.d_model"),
+    ({"optim": {"beta2": 1.5}}, "optim.beta2"),
+    ({"train": {"precision": "fp8"}}, "train.precision"),
+    ({"train": {"batch_size": 10, "micro_batch_size": 4}}, "train.batch_size"),
+    ({"data": {"seq_len": 4096}}, "data.seq_len"),
+    ({"model": {"n_layers": 2}}, "model.n_layers"),
+])
+def test_bad_values_name_their_field(data, field):
+    with pytest.raises(ConfigError, match=rf"^{field}:"):
+        from_dict(TrainRunConfig, data)
