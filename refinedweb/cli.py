@@ -91,9 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    parser = build_parser()
+def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; a ``UserError`` is one line on stderr and exit 2."""
     args = parser.parse_args(argv)
     try:
         return args.func(args)
@@ -102,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    return dispatch(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.pipeline.ccserver"]  # the loopback Common Crawl server fixture
 
 
 def _shared_data() -> Path:

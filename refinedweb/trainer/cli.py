@@ -91,12 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the trainer's commands alone: ``python -m refinedweb.trainer.cli train ...``."""
     parser = argparse.ArgumentParser(prog="refinedweb", description="Falcon trainer commands")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as exc:
-        print(f"refinedweb: error: {exc}", file=sys.stderr)
-        return 2
+    from refinedweb.cli import dispatch
+
+    return dispatch(parser, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from refinedweb import schema
 from refinedweb.pipeline.pipeline import PipelineConfig, load_config
 from refinedweb.pipeline.runner import run
 from refinedweb.pipeline.stats import stages_from_json
-from tests.pipeline.ccserver import cc_server  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "refinedweb.yaml"

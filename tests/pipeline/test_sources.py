@@ -18,7 +18,7 @@ from refinedweb.pipeline.sources import (
     snapshot_inputs,
 )
 from refinedweb.pipeline.warc import FileStats, ReaderConfig, read_file
-from tests.pipeline.ccserver import SNAPSHOT, CCServer, build_snapshot, cc_server  # noqa: F401 (fixture)
+from tests.pipeline.ccserver import SNAPSHOT, CCServer, build_snapshot
 
 
 def fast(server: CCServer, **kw) -> SourcesConfig:
