@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -100,6 +101,8 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
     """The Ray Data plan over ``files`` (nothing runs until it is iterated)."""
     import ray
 
+    # Fewer input blocks than actors is expected for a single small file; not worth a warning.
+    warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
     ctx = ray.data.DataContext.get_current()
     ctx.target_max_block_size = config.runner.block_mb * 1024 * 1024
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
