@@ -24,11 +24,10 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import check
-from refinedweb.filters.text import Document, strip_punctuation
+from refinedweb.filters.text import ALPHA, Document, strip_punctuation
 from refinedweb.pipeline.stage import annotate, texts
 
 _ALNUM = re.compile(r"[^\W_]")  # a letter or digit, any script: the token is a word, not a symbol
-_ALPHA = re.compile(r"[^\W\d_]")  # a letter, any script
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "‣", "⁃", "◦", "●", "○", "▪", "▫", "■", "□", "►", "▶", "➢", "✓", "-", "–", "*")
 
@@ -116,7 +115,7 @@ def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str
         ellipsis_ratio=(doc.text.count("...") + doc.text.count("…")) * per_token,
         bullet_line_frac=sum(line.startswith(bullets) for line in lines) * per_line,
         ellipsis_line_frac=sum(line.endswith(("...", "…")) for line in lines) * per_line,
-        alpha_word_frac=sum(1 for w in tokens if _ALPHA.search(w)) * per_token,
+        alpha_word_frac=sum(1 for w in tokens if ALPHA.search(w)) * per_token,
         stop_word_count=len(set(stops)) if cfg.stop_words_distinct else len(stops),
     )
 

@@ -18,7 +18,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n\s*")
 # Characters stripped from a word before comparing it with a word list: ASCII and common Unicode
 # punctuation, so "The," and "“that" count as stop words.
 WORD_PUNCTUATION = string.punctuation + "“”‘’«»‹›„‚…—–·¡¿•"
-_ALPHA = re.compile(r"[^\W\d_]")  # one alphabetic character, any script
+ALPHA = re.compile(r"[^\W\d_]")  # one alphabetic character, any script
 
 
 def split_words(text: str) -> list[str]:
@@ -36,17 +36,7 @@ def split_paragraphs(text: str) -> list[str]:
     return [s for para in _PARAGRAPH_BREAK.split(text) if (s := para.strip())]
 
 
-def has_alpha(word: str) -> bool:
-    """True when ``word`` holds at least one letter of any script."""
-    return _ALPHA.search(word) is not None
-
-
-def normalize_word(word: str) -> str:
-    """Lower-cased ``word`` with surrounding punctuation stripped, for word-list lookups."""
-    return word.strip(WORD_PUNCTUATION).lower()
-
-
-class TextView:
+class Document:
     """One document's text with its lines, paragraphs and words, each computed once on first use."""
 
     def __init__(self, text: str | None) -> None:
@@ -65,15 +55,7 @@ class TextView:
         return split_words(self.text)
 
 
-def has_alnum(word: str) -> bool:
-    """True when ``word`` holds at least one letter or digit (not only punctuation or symbols)."""
-    return any(c.isalnum() for c in word)
-
-
 def strip_punctuation(word: str) -> str:
     """``word`` with the punctuation around it stripped (case kept)."""
     return word.strip(WORD_PUNCTUATION)
 
-
-# The name the filters import: one document's text, split once.
-Document = TextView
