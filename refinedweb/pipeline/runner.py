@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -108,7 +108,8 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
     ds = ds.map_batches(
         read_records,
-        fn_kwargs={"reader": config.reader, "sources": config.sources},
+        # Yield blocks of one refining batch, so even a single input file spreads over every actor.
+        fn_kwargs={"reader": replace(config.reader, batch_size=min(config.reader.batch_size, config.runner.batch_size)), "sources": config.sources},
         batch_size=1,
         batch_format="pyarrow",
         num_cpus=config.runner.reader_cpus,
