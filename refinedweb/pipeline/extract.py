@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import check
@@ -25,7 +26,6 @@ from refinedweb.pipeline.stage import annotate
 
 _URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 _SPACES_BEFORE_NEWLINE = re.compile(r"[ \t]+\n")
-_MANY_NEWLINES = re.compile(r"\n{3,}")
 _MANY_SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -77,10 +77,7 @@ def clean_text(text: str, remove_urls: bool = True, max_newlines: int = 2) -> st
         text = _URL_RE.sub("", text)
         text = _MANY_SPACES.sub(" ", text)
     text = _SPACES_BEFORE_NEWLINE.sub("\n", text)
-    if max_newlines == 2:
-        text = _MANY_NEWLINES.sub("\n\n", text)
-    else:
-        text = re.sub("\n{%d,}" % (max_newlines + 1), "\n" * max_newlines, text)
+    text = re.sub("\n{%d,}" % (max_newlines + 1), "\n" * max_newlines, text)  # re caches the pattern
     return text.strip()
 
 
@@ -160,9 +157,10 @@ class Extractor:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
-        htmls = batch.column(schema.HTML).to_pylist() if schema.HTML in batch.column_names else [None] * len(batch)
+        html_col = batch.column(schema.HTML) if schema.HTML in batch.column_names else pa.nulls(len(batch), pa.string())
+        htmls = html_col.to_pylist()
         out = batch.column(schema.TEXT).to_pylist()
-        sizes = [len(h.encode("utf-8", "surrogatepass")) if h else 0 for h in htmls]
+        sizes = pc.fill_null(pc.binary_length(html_col), 0).to_pylist()  # UTF-8 bytes, counted in C
         reasons: list[str | None] = [None] * len(batch)
         todo = []
         for i, (html, size) in enumerate(zip(htmls, sizes)):

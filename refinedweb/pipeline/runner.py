@@ -25,13 +25,10 @@ from refinedweb import schema
 from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
 from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
 from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
-from refinedweb.pipeline.warc import FileStats, ReaderConfig, read_file
+from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
 from refinedweb.pipeline.writer import OutputDir
 
-RAW_SCHEMA = pa.schema(
-    [(c, pa.string()) for c in (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)]
-    + [(schema.ROW, pa.int64()), (schema.FILE_META, pa.string())]
-)
+RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
 
 
 def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: Any) -> Iterator[pa.Table]:
@@ -40,10 +37,9 @@ def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: Any) -> I
         stats = FileStats(path=str(path))
         start, n = time.perf_counter(), 0
         for table in read_file(str(path), reader, stats, sources):
-            rows = pa.array(range(n, n + len(table)), pa.int64())
+            table = table.append_column(schema.ROW, pa.array(range(n, n + len(table)), pa.int64()))
             n += len(table)
-            cols = {c: table.column(c).cast(pa.string()) if c in table.column_names else pa.nulls(len(table), pa.string()) for c in RAW_SCHEMA.names[:7]}
-            yield pa.table({**cols, schema.ROW: rows, schema.FILE_META: pa.nulls(len(table), pa.string())}, schema=RAW_SCHEMA)
+            yield table.append_column(schema.FILE_META, pa.nulls(len(table), pa.string()))
         meta = {
             "records": n,
             "html_docs": stats.html_docs,
