@@ -32,3 +32,20 @@ def pages_a(shared_data: Path) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
+
+
+@pytest.fixture(scope="session")
+def pages_a_run(pages_a, tmp_path_factory):
+    """pages-A refined once per test session with the paper's config: (output dir, stats, seconds).
+
+    The real corpus for every test downstream of the refinery (dedup, tokenizer, report).
+    """
+    import time
+
+    from refinedweb.pipeline.pipeline import load_config
+    from refinedweb.pipeline.runner import run
+
+    out = tmp_path_factory.mktemp("pages_a")
+    start = time.perf_counter()
+    stats = run(load_config(str(REPO / "configs" / "refinedweb.yaml")), [str(pages_a)], out, workers=2, keep_rejected=True)
+    return out, stats, time.perf_counter() - start

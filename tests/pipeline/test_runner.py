@@ -63,14 +63,6 @@ def split_warc(path: Path, folder: Path, parts: int, records: int | None = None)
     return out
 
 
-@pytest.fixture(scope="session")
-def pages_a_run(pages_a, tmp_path_factory):
-    out = tmp_path_factory.mktemp("pages_a")
-    start = time.perf_counter()
-    stats = run(load_config(str(CONFIG)), [str(pages_a)], out, workers=2, keep_rejected=True)
-    return out, stats, time.perf_counter() - start
-
-
 def test_pages_a_accounts_for_every_record_and_keeps_english(pages_a_run):
     out, stats, _ = pages_a_run
     assert stats["records_read"] == 567
