@@ -19,6 +19,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from refinedweb.pipeline.pipeline import load_config
     from refinedweb.pipeline.runner import run
     from refinedweb.pipeline.sources import resolve_inputs, snapshot_inputs
+    from refinedweb.report.funnel import format_funnel
+    from refinedweb.report.html import write_report
 
     config = load_config(args.config)
     if bool(args.input) == bool(args.snapshot):
@@ -31,33 +33,44 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inputs = resolve_inputs(args.input)
         if args.max_files:
             inputs = inputs[: args.max_files]
-    stats = run(config, inputs, args.output, workers=args.workers, address=args.address, keep_rejected=args.keep_rejected)
+    stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
     print(format_funnel(stats))
     print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
+    print(f"wrote {write_report(args.output)}")
     return 0
 
 
-def format_funnel(stats: dict) -> str:
-    """The funnel as a terminal table: per stage, documents and characters in/out and top drop reasons."""
-    total = stats["records_read"] or 1
-    lines = [f"{'stage':<12} {'docs in':>9} {'docs out':>9} {'kept':>7} {'of input':>8} {'chars in':>13} {'chars out':>13} {'s':>7}  top drop reasons"]
-    for st in stats["stages"]:
-        kept = st["docs_out"] / st["docs_in"] if st["docs_in"] else 1.0
-        reasons = ", ".join(f"{r} {n}" for r, n in list(st["dropped"].items())[:3])
-        lines.append(
-            f"{st['name']:<12} {st['docs_in']:>9} {st['docs_out']:>9} {kept:>7.1%} {st['docs_out'] / total:>8.1%}"
-            f" {st['chars_in']:>13} {st['chars_out']:>13} {st['seconds']:>7.1f}  {reasons}"
-        )
-    lines.append(f"records read {stats['records_read']}, documents written {stats['docs_written']}")
-    return "\n".join(lines)
-
-
 def _cmd_stats(args: argparse.Namespace) -> int:
-    path = Path(args.output) / "stats.json"
-    if not path.is_file():
-        raise UserError(f"{path}: no stats.json (is {args.output} a refinedweb run's output?)")
-    stats = json.loads(path.read_text(encoding="utf-8"))
-    print(json.dumps(stats, indent=2) if args.json else format_funnel(stats))
+    from refinedweb.report.funnel import Run, compare_json, format_compare, format_funnel, funnel_json
+
+    if len(args.output) > 2:
+        raise UserError(f"stats: give one run, or two to compare (got {len(args.output)})")
+    runs = [Run.load(p) for p in args.output]
+    if len(runs) == 2:
+        print(json.dumps(compare_json(*runs), indent=2) if args.json else format_compare(*runs))
+    else:
+        print(json.dumps(funnel_json(runs[0]), indent=2) if args.json else format_funnel(runs[0].stats))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from refinedweb.report.html import write_report
+
+    print(f"wrote {write_report(args.output)}")
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from refinedweb.report.inspect import format_docs, kept_docs, rejected_docs
+
+    if args.n < 1:
+        raise UserError(f"--n: must be >= 1, got {args.n}")
+    if args.kept == bool(args.reason):
+        raise UserError("give either --reason REASON or --kept")
+    if args.kept:
+        print(format_docs(kept_docs(args.output, args.n), "kept"))
+    else:
+        print(format_docs(rejected_docs(args.output, args.reason, args.n), args.reason))
     return 0
 
 
@@ -74,13 +87,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder (data/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
-    p.add_argument("--keep-rejected", action="store_true", help="keep a sample of dropped documents under OUTPUT/rejected/")
+    p.add_argument("--keep-rejected", action="store_true", help=argparse.SUPPRESS)  # no-op: a sample is always kept
     p.set_defaults(func=_cmd_run)
 
-    p = sub.add_parser("stats", help="print the funnel of a run", description="Print a run's funnel from OUTPUT/stats.json.")
-    p.add_argument("output", help="a run's output folder")
-    p.add_argument("--json", action="store_true", help="print stats.json as is")
+    p = sub.add_parser("stats", help="print the funnel of a run, or two runs side by side",
+                       description="Print a run's funnel from OUTPUT/stats.json; with two outputs, both runs and B - A.")
+    p.add_argument("output", nargs="+", metavar="OUTPUT", help="a run's output folder (two: compare them)")
+    p.add_argument("--json", action="store_true", help="print the funnel (or the comparison) as JSON")
     p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("report", help="write OUTPUT/report.html and OUTPUT/funnel.png",
+                       description="Regenerate a run's self-contained HTML report and funnel chart.")
+    p.add_argument("output", help="a run's output folder")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("inspect", help="print sampled rejected (or kept) documents of a run",
+                       description="Print sampled documents dropped for one reason, or kept ones.")
+    p.add_argument("output", help="a run's output folder")
+    p.add_argument("--reason", help="a drop reason, e.g. gopher_too_few_stop_words (unknown: the known ones are listed)")
+    p.add_argument("--kept", action="store_true", help="sample kept documents instead")
+    p.add_argument("--n", type=int, default=5, help="documents to print (default 5)")
+    p.set_defaults(func=_cmd_inspect)
 
     try:
         from refinedweb.trainer.cli import register as register_trainer

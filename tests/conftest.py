@@ -47,5 +47,5 @@ def pages_a_run(pages_a, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("pages_a")
     start = time.perf_counter()
-    stats = run(load_config(str(REPO / "configs" / "refinedweb.yaml")), [str(pages_a)], out, workers=2, keep_rejected=True)
+    stats = run(load_config(str(REPO / "configs" / "refinedweb.yaml")), [str(pages_a)], out, workers=2)
     return out, stats, time.perf_counter() - start

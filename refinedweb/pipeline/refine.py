@@ -4,7 +4,8 @@ Running the cheap stages back to back inside one Ray Data ``map_batches`` actor 
 every document between operators (issue 7's profile: that copy costs more than the filters). The
 executor splits kept from dropped after each stage, counts documents, characters and reasons, and
 keeps a bounded, deterministic sample of rejected documents (bottom-k of a hash of the id per
-reason, which merges exactly across batches, actors and files).
+reason, which merges exactly across batches, actors and files). It also bins the threshold signals a
+stage adds over every document entering it (pipeline/histogram.py), for the report's histograms.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from refinedweb import schema
+from refinedweb.pipeline.histogram import signal_histograms
 from refinedweb.pipeline.stage import Stage
 from refinedweb.pipeline.stats import StageStats
 
@@ -68,6 +70,21 @@ def bottom_k(rows: pa.Table, k: int) -> pa.Table:
     return rows.take(pa.array(take, pa.int64()))
 
 
+def merge_samples(parts: Sequence[pa.Table], k: int) -> pa.Table:
+    """One bottom-k per reason over ``parts``, a document present twice (a file redone) counted once."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return REJECTED_SCHEMA.empty_table()
+    table = pa.concat_tables(parts)
+    seen: set[tuple[str, str]] = set()
+    first = []
+    for i, key in enumerate(zip(table.column(schema.ID).to_pylist(), table.column(schema.DROP_REASON).to_pylist())):
+        if key not in seen:
+            seen.add(key)
+            first.append(i)
+    return bottom_k(table.take(pa.array(first, pa.int64())), k)
+
+
 def _rejected_rows(dropped: pa.Table, stage: str, k: int) -> pa.Table:
     """Rejected documents of one stage in the REJECTED_SCHEMA, reduced to ``k`` per reason."""
     ids = dropped.column(schema.ID).to_pylist()
@@ -107,6 +124,7 @@ def run_stage(
         out = out.append_column(schema.DROP_REASON, pa.nulls(len(out), pa.string()))
     if len(out) != stats.docs_in:
         raise RuntimeError(f"stage {name} returned {len(out)} rows for {stats.docs_in}: a stage must keep every row")
+    stats.histograms = signal_histograms(table.column_names, out)
     reasons = out.column(schema.DROP_REASON)
     keep = pc.is_null(reasons)
     kept = out.filter(keep).drop_columns([schema.DROP_REASON])

@@ -22,11 +22,12 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from refinedweb import schema
+from refinedweb.config import to_dict
 from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
 from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
 from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
-from refinedweb.pipeline.writer import OutputDir
+from refinedweb.pipeline.writer import CONFIG_FILE, OutputDir
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
 
@@ -149,11 +150,11 @@ def run(
     output: str | Path,
     workers: int | None = None,
     address: str | None = None,
-    keep_rejected: bool = False,
 ) -> dict[str, Any]:
     """Refine ``inputs`` into ``output``; files already done there are skipped. Returns stats.json."""
     start = time.perf_counter()
     out = OutputDir(output)
+    write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
     workers = workers or config.runner.workers
     todo = [s for s in inputs if not out.is_done(s)]
     if len(todo) < len(inputs):
@@ -161,8 +162,7 @@ def run(
     if todo:
         build_stages(config)  # fail here, with the field named, not inside a Ray actor
         init_ray(workers, address)
-        rejected_k = config.output.rejected_per_reason if keep_rejected else 0
-        ds = build_dataset(config, todo, workers, rejected_k)
+        ds = build_dataset(config, todo, workers, config.output.rejected_per_reason)
         progress: dict[str, _FileProgress] = {s: _FileProgress() for s in todo}
         done = 0
         for result in ds.iter_batches(batch_format="pyarrow", batch_size=None):

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from refinedweb.pipeline.histogram import merge_histograms
+
 
 @dataclass
 class StageStats:
@@ -24,6 +26,8 @@ class StageStats:
     chars_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Signal name -> fixed-bin histogram over the documents entering the stage (pipeline/histogram.py)."""
 
     def add(self, other: "StageStats") -> None:
         self.docs_in += other.docs_in
@@ -33,6 +37,7 @@ class StageStats:
         self.seconds += other.seconds
         for reason, n in other.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + n
+        merge_histograms(self.histograms, other.histograms)
 
     @property
     def docs_dropped(self) -> int:
@@ -42,11 +47,14 @@ class StageStats:
         d = asdict(self)
         d["dropped"] = dict(sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
         d["seconds"] = round(self.seconds, 3)
+        if not self.histograms:
+            del d["histograms"]  # stages without threshold signals keep the original shape
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StageStats":
-        return cls(**{k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")})
+        fields = {k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")}
+        return cls(**fields, histograms={k: dict(h) for k, h in (d.get("histograms") or {}).items()})
 
 
 def merge_stages(into: list[StageStats], more: Iterable[StageStats]) -> list[StageStats]:

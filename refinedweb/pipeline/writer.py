@@ -1,9 +1,11 @@
 """Output shards, per-file state and completion markers, all written atomically.
 
 The unit of work and of resume is the input file: its kept documents land as one zstd Parquet shard
-under ``out/data/``, its rejected samples under ``out/rejected/``, and its counters under
-``out/state/``. The state file is renamed into place last, so it doubles as the completion marker:
-a crash at any point leaves either a finished file or one that the next run redoes from scratch.
+under ``out/data/`` and its counters under ``out/state/``. Its rejected documents are merged into
+the run's one bounded sample, ``out/rejected/sample.parquet`` (bottom-k per reason over the whole run,
+so a billion-document run stores ``k`` rejects per reason, not its rejects). The state file is renamed
+into place last, so it doubles as the completion marker: a crash at any point leaves either a
+finished file or one that the next run redoes from scratch (merging its rejects again is a no-op).
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import check
-from refinedweb.pipeline.refine import REJECTED_SCHEMA, bottom_k
+from refinedweb.pipeline.refine import REJECTED_SCHEMA, merge_samples
 from refinedweb.pipeline.stats import write_json_atomic
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
+REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents
+STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class OutputConfig:
     row_group_size: int = 10_000
     """Rows per Parquet row group (readers stream a shard by row group)."""
     rejected_per_reason: int = 50
-    """With --keep-rejected: documents kept per drop reason and input file (a uniform sample)."""
+    """Rejected documents sampled per drop reason over the whole run (uniform, by a hash of the id); 0: none."""
 
     def __post_init__(self) -> None:
         check(self.compression in ("zstd", "snappy", "gzip", "brotli", "lz4", "none"), "compression", f"unknown codec {self.compression!r}")
@@ -71,6 +75,7 @@ class OutputDir:
         self.root = Path(root)
         for sub in (DATA_DIR, REJECTED_DIR, STATE_DIR):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self._sample: pa.Table | None = None  # the run's rejected sample, read on first use
 
     def state_path(self, source: str) -> Path:
         return self.root / STATE_DIR / f"{shard_name(source)}.json"
@@ -82,14 +87,22 @@ class OutputDir:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / STATE_DIR).glob("*.json"))]
 
+    def add_rejected(self, rejected: list[pa.Table], config: OutputConfig) -> None:
+        """Merge rejected documents into the run's sample and rewrite it atomically (idempotent by id)."""
+        if not rejected or config.rejected_per_reason <= 0:
+            return
+        path = self.root / REJECTED_DIR / REJECTED_SAMPLE
+        if self._sample is None:
+            self._sample = pq.read_table(path) if path.is_file() else REJECTED_SCHEMA.empty_table()
+        self._sample = merge_samples([self._sample, *rejected], config.rejected_per_reason)
+        write_parquet_atomic(self._sample, path, config)
+
     def finish_file(self, source: str, kept: list[pa.Table], rejected: list[pa.Table], state: dict[str, Any], config: OutputConfig) -> int:
         """Write one input file's shard, rejected sample and state (last); return documents written."""
         name = shard_name(source)
         table = concat_kept(kept)
         write_parquet_atomic(table, self.root / DATA_DIR / f"{name}.parquet", config)
-        if rejected:
-            sample = bottom_k(pa.concat_tables(rejected), config.rejected_per_reason)
-            write_parquet_atomic(sample, self.root / REJECTED_DIR / f"{name}.parquet", config)
+        self.add_rejected(rejected, config)
         state = {**state, "shard": f"{DATA_DIR}/{name}.parquet", "docs_written": len(table)}
         write_json_atomic(self.state_path(source), state)
         return len(table)
@@ -108,8 +121,6 @@ def concat_kept(parts: list[pa.Table]) -> pa.Table:
 
 
 def read_rejected(root: str | Path) -> pa.Table:
-    """All rejected samples of a run (every file's), in the rejected-sample schema."""
+    """The run's rejected sample (older runs' per-file samples included), in the rejected-sample schema."""
     paths = sorted((Path(root) / REJECTED_DIR).glob("*.parquet"))
-    if not paths:
-        return REJECTED_SCHEMA.empty_table()
-    return pa.concat_tables([pq.read_table(p) for p in paths])
+    return merge_samples([pq.read_table(p) for p in paths], k=2**62)

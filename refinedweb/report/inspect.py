@@ -1,0 +1,112 @@
+"""Sampled documents behind the numbers: rejected ones per drop reason, kept ones from the corpus.
+
+Rejected documents come from the run's bounded sample (``OUT/rejected/``, a uniform bottom-k per
+reason by a hash of the id, pipeline/refine.py). Kept documents are sampled the same way from the
+written shards, reading only the ``id`` column of at most ``MAX_KEPT_SHARDS`` shards, so inspecting a
+billion-document corpus reads a few files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from refinedweb import schema
+from refinedweb.config import UserError
+from refinedweb.pipeline.refine import sample_key
+from refinedweb.pipeline.writer import DATA_DIR, read_rejected
+from refinedweb.report.funnel import Run
+
+MAX_KEPT_SHARDS = 16
+TEXT_PREVIEW_CHARS = 600
+_KEPT_NOT_SIGNALS = {schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.TEXT}
+
+
+def rejected_docs(out: str | Path, reason: str, n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` sampled rejected documents of ``reason`` (the same ones every time).
+
+    An unknown reason is a ``UserError`` listing the run's reasons with their counts.
+    """
+    run = Run.load(out)
+    sample = read_rejected(out)
+    known = run.reasons()
+    for r in sample.column(schema.DROP_REASON).to_pylist():
+        known.setdefault(r, 0)
+    if reason not in known:
+        listed = ", ".join(f"{r} ({c})" for r, c in known.items()) or "none: nothing was dropped"
+        raise UserError(f"unknown drop reason {reason!r} in {out}; known: {listed}")
+    rows = sample.filter(pc.equal(sample.column(schema.DROP_REASON), reason)).sort_by("key").slice(0, n)
+    if len(rows) == 0:
+        raise UserError(f"{reason}: no sampled documents in {out}/rejected (was output.rejected_per_reason 0?)")
+    return [{**r, "signals": json.loads(r["signals"] or "{}")} for r in rows.drop_columns(["key"]).to_pylist()]
+
+
+def _kept_shards(out: Path) -> list[Path]:
+    """The corpus shards to sample from: all of them, or a fixed pseudo-random ``MAX_KEPT_SHARDS``."""
+    shards = sorted((out / DATA_DIR).glob("*.parquet"))
+    return sorted(shards, key=lambda p: sample_key(p.name))[:MAX_KEPT_SHARDS]
+
+
+def kept_docs(out: str | Path, n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` kept documents: the smallest id hashes over (a bounded set of) the written shards."""
+    root = Path(out)
+    shards = _kept_shards(root)
+    if not shards:
+        raise UserError(f"{root / DATA_DIR}: no Parquet shards (is {out} a refinedweb run's output?)")
+    keyed = []
+    for path in shards:
+        for doc_id in pq.read_table(path, columns=[schema.ID]).column(schema.ID).to_pylist():
+            keyed.append((sample_key(doc_id or ""), doc_id, path))
+    keyed.sort(key=lambda t: t[0])
+    chosen = keyed[:n]
+    docs = []
+    for path in dict.fromkeys(p for _, _, p in chosen):
+        ids = [i for _, i, p in chosen if p == path]
+        table = pq.read_table(path, filters=pc.field(schema.ID).isin(pa.array(ids, pa.string())))
+        docs.extend(table.to_pylist())
+    order = {doc_id: k for k, doc_id, _ in chosen}
+    docs.sort(key=lambda d: order[d[schema.ID]])
+    return [
+        {
+            **{k: d.get(k) for k in (schema.ID, schema.URL, schema.SOURCE, schema.TEXT)},
+            "signals": {k: v for k, v in d.items() if k not in _KEPT_NOT_SIGNALS},
+        }
+        for d in docs
+    ]
+
+
+def format_signals(signals: dict[str, Any]) -> str:
+    """``name=value`` pairs, floats to 3 decimals, nulls left out."""
+    def fmt(v: Any) -> str:
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in signals.items() if v is not None)
+
+
+def text_preview(text: str | None, chars: int = TEXT_PREVIEW_CHARS) -> str:
+    """The start of a document's text; a placeholder where it was dropped before extraction."""
+    if text is None:
+        return "(no text: dropped before extraction)"
+    if not text.strip():
+        return "(empty text)"
+    return text[:chars] + (" [...]" if len(text) > chars else "")
+
+
+def format_docs(docs: list[dict[str, Any]], title: str) -> str:
+    """Documents for the terminal: id, url, stage and reason, signals, the start of the text."""
+    blocks = []
+    for i, d in enumerate(docs, 1):
+        head = [f"[{i}/{len(docs)}] {title}"]
+        head.append(f"id:      {d[schema.ID]}")
+        head.append(f"url:     {d[schema.URL]}")
+        if d.get("stage"):
+            head.append(f"stage:   {d['stage']}   reason: {d[schema.DROP_REASON]}")
+        head.append(f"signals: {format_signals(d['signals'])}")
+        body = "\n".join("    " + line for line in text_preview(d.get(schema.TEXT)).splitlines())
+        blocks.append("\n".join(head) + "\ntext:\n" + body)
+    return "\n\n".join(blocks)
