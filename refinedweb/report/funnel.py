@@ -140,8 +140,8 @@ def _pct(x: float | None) -> str:
 def format_compare(a: Run, b: Run) -> str:
     """Two runs side by side: per stage docs in/out and shares kept, per reason the counts, and B - A."""
     cmp = compare_json(a, b)
-    lines = [f"A = {a.path}", f"B = {b.path}"]
-    head = (f"{'stage / drop reason':<40} {'in A':>9} {'in B':>9} {'out|drop A':>10} {'out|drop B':>10} {'B - A':>8}"
+    lines = [f"A = {a.path}", f"B = {b.path}", "(indented rows: a drop reason, its documents dropped under 'out')"]
+    head = (f"{'stage / drop reason':<40} {'in A':>9} {'in B':>9} {'out A':>10} {'out B':>10} {'B - A':>8}"
             f" {'kept A':>7} {'kept B':>7} {'of inp A':>8} {'of inp B':>8} {'chars out A':>13} {'chars out B':>13}")  # fmt: skip
     lines.append(head)
     for st in cmp["stages"]:

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from refinedweb import schema
-from refinedweb.pipeline.refine import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, refine, refine_batch, run_stage
+from refinedweb.pipeline.refine import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, merge_samples, refine, refine_batch, run_stage
 from refinedweb.pipeline.stage import annotate
 from refinedweb.pipeline.stats import AccountingError, StageStats, check_accounting
 
@@ -74,6 +74,31 @@ def test_each_stage_counts_docs_chars_and_reasons():
     assert signals == {"length": 2}
 
 
+class Scores:
+    """Adds a known threshold signal (language_score) and drops below 0.5."""
+
+    name = "scores"
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        scores = [len(t or "") / 20 for t in batch.column(schema.TEXT).to_pylist()]
+        return annotate(batch, ["low" if s < 0.5 else None for s in scores], {schema.LANGUAGE_SCORE: scores})
+
+
+def test_signal_histograms_cover_every_document_entering_the_stage():
+    texts = ["x" * n for n in (1, 5, 9, 11, 15, 19)]
+    kept, stats, _ = refine([DropShort(3), Scores()], _raw(texts))
+    short, scores = stats[1], stats[2]
+    assert short.histograms == {}  # "length" is no known threshold signal
+    hist = scores.histograms[schema.LANGUAGE_SCORE]
+    assert sum(hist["counts"]) + hist["missing"] == scores.docs_in == 5
+    assert sum(c for e, c in zip(hist["edges"], hist["counts"]) if e < 0.5) == scores.dropped["low"] == 2
+    merged = StageStats("scores")
+    merged.add(scores)
+    merged.add(StageStats.from_json(scores.to_json()))
+    assert merged.histograms[schema.LANGUAGE_SCORE]["counts"] == [2 * c for c in hist["counts"]]
+    assert "histograms" not in short.to_json()  # stages without signals keep stats.json's old shape
+
+
 def test_a_stage_that_loses_rows_is_an_error():
     with pytest.raises(RuntimeError, match="broken"):
         run_stage("broken", _raw(["a", "b"]), LosesRows())
@@ -91,6 +116,13 @@ def test_bottom_k_merges_exactly():
     parts = pa.concat_tables([bottom_k(rows.slice(0, 37), 5), bottom_k(rows.slice(37), 5)])
     assert sorted(bottom_k(parts, 5)["key"].to_pylist()) == sorted(whole["key"].to_pylist())
     assert len(whole) == 10
+
+
+def test_merge_samples_counts_a_redone_document_once():
+    _, _, rejected = refine([DropShort(100)], _raw([f"text {i}" for i in range(20)]), rejected_k=20)
+    once = merge_samples([rejected], 5)
+    assert merge_samples([once, rejected, rejected], 5).equals(once)
+    assert len(once) == 5 and len(set(once[schema.ID].to_pylist())) == 5
 
 
 def test_refine_batch_groups_by_file_and_passes_meta():

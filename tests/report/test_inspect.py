@@ -1,0 +1,55 @@
+"""`refinedweb inspect` on the real pages-A run: the documents printed really carry the reason asked for."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from refinedweb import schema
+from refinedweb.cli import main
+from refinedweb.pipeline.writer import read_rejected
+
+
+def _printed_ids(text: str) -> list[str]:
+    return [line.split(None, 1)[1] for line in text.splitlines() if line.startswith("id: ")]
+
+
+def test_inspect_prints_sampled_documents_of_the_reason(pages_a_run, capsys):
+    out, stats, _ = pages_a_run
+    sample = read_rejected(out)
+    for st in stats["stages"]:
+        for reason, n in st["dropped"].items():
+            assert main(["inspect", str(out), "--reason", reason, "--n", "3"]) == 0
+            printed = capsys.readouterr().out
+            ids = _printed_ids(printed)
+            carrying = sample.filter(pc.equal(sample[schema.DROP_REASON], reason))
+            assert len(ids) == min(3, n) and set(ids) <= set(carrying[schema.ID].to_pylist()), reason
+            assert f"stage:   {st['name']}   reason: {reason}" in printed
+    assert main(["inspect", str(out), "--reason", schema.LANGUAGE_NOT_TARGET, "--n", "5"]) == 0
+    printed = capsys.readouterr().out
+    langs = [json.loads(s)[schema.LANGUAGE] for s in sample.filter(pc.is_in(sample[schema.ID], pc.cast(_printed_ids(printed), "string")))["signals"].to_pylist()]  # noqa: E501
+    assert len(langs) == 5 and "en" not in langs
+    assert all(f"language={lang}" in printed for lang in langs)
+
+
+def test_inspect_kept_prints_documents_of_the_corpus(pages_a_run, capsys):
+    out, _, _ = pages_a_run
+    assert main(["inspect", str(out), "--kept", "--n", "4"]) == 0
+    ids = _printed_ids(capsys.readouterr().out)
+    corpus = set(pq.read_table(out / "data", columns=[schema.ID])[schema.ID].to_pylist())
+    assert len(ids) == 4 and set(ids) <= corpus
+    assert main(["inspect", str(out), "--kept", "--n", "4"]) == 0
+    assert _printed_ids(capsys.readouterr().out) == ids  # the same sample every time
+
+
+def test_unknown_reason_lists_the_known_ones(pages_a_run, capsys):
+    out, stats, _ = pages_a_run
+    assert main(["inspect", str(out), "--reason", "gopher_too_few_stopwords"]) == 2
+    err = capsys.readouterr().err
+    assert "gopher_too_few_stopwords" in err and len(err.strip().splitlines()) == 1
+    for st in stats["stages"]:
+        for reason, n in st["dropped"].items():
+            assert f"{reason} ({n})" in err
+    assert main(["inspect", str(out)]) == 2  # neither --reason nor --kept
