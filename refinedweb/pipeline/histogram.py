@@ -20,6 +20,7 @@ from refinedweb import schema
 
 
 def linear_edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
+    """``bins`` equal bins from ``lo`` to ``hi`` (rounded, so JSON round-trips and merges compare equal)."""
     return tuple(round(lo + (hi - lo) * i / bins, 6) for i in range(bins + 1))
 
 
