@@ -17,22 +17,26 @@ multiply-add-shift, a strongly universal family for 32-bit keys, one independent
 slot that the compiler vectorises. A band key is the 64-bit hash of the band's index and 20 values.
 
 Phases on Ray, with the memory each needs per document (by construction; ``bench/minhash.py``
-measures the peaks):
+measures the peaks in one process):
 
 1. **Signatures**, one task per ``task_docs`` documents (whole row groups of one file): the texts
-   of the chunk, 36 KB per document of a 256-document batch of signatures (9,000 x 4 bytes), and
-   out, 16 bytes per band (64-bit key, 64-bit document index): 7.2 KB per document, written to
+   of the chunk, a fixed 64-document batch of signatures (9,000 x 4 bytes each, 2.3 MB), and the
+   output, 16 bytes per band (64-bit key, 64-bit document index) = 7.2 KB per document, put in
    the object store as one block per shuffle partition (Ray spills the store to disk when full).
-2. **Band shuffle**: partition ``j`` of ``P`` gets every block ``j`` (keys are hashed, so all
-   entries of a key meet in one task); it sorts them (about 3 x 16 bytes per entry held while
-   sorting, so ~21 KB per document spread over ``P`` tasks; ``P`` is chosen so that one partition
-   holds at most ``partition_mb`` of entries) and emits, per bucket of two or more documents, an
-   edge from each member to the bucket's smallest document index.
+   The whole corpus's entries (7.2 KB per document) wait there for the shuffle.
+2. **Band shuffle**: partition ``j`` of ``P`` gets every block ``j`` (keys are hashes, so all
+   entries of a key meet in one task), i.e. 7.2 KB / P per document of the corpus; ``P`` is chosen
+   so that no partition holds more than ``partition_mb`` of entries. Sorting adds the sort index
+   and one sorted copy of the keys (16 bytes per entry) plus the documents of buckets of two or
+   more: 7.2 KB per document when buckets are singletons, up to ~3x that when every document has
+   a duplicate. Out comes one edge per duplicate document and band at most (member -> the
+   bucket's least document), deduplicated within the partition.
 3. **Components**: alternating large-star / small-star rounds over edges hash-partitioned by
-   node (``refinedweb.dedup.components``); a task holds its partition of the edges, 16 bytes per
-   record, two records per edge. Edges exist only for documents that share a band, at most one per
-   document and band, usually a few per duplicate. Only the final stars (one row per duplicate
-   document) come back to the driver, as the result table.
+   node (``refinedweb.dedup.components``): two 16-byte records per edge, only for documents that
+   share a band with another. The first round may see a pair's edge once per partition that held
+   one of its shared bands (at most ``min(P, 450)`` copies) before deduplicating it; rounds never
+   add edges. Only the final stars (one row per duplicate document) come back to the driver, as
+   the result table.
 
 Two distinct band contents collide in a 64-bit key with probability 2**-64 per pair of entries:
 about ``(450 N)**2 / 2**65`` false links among ``N`` documents.
@@ -54,13 +58,13 @@ from numba import njit
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
-from refinedweb.dedup.components import EMPTY, adjacency_blocks, concat, connected_components, split
+from refinedweb.dedup.components import EMPTY, adjacency_blocks, concat, connected_components, split, unique_pairs
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
 FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
 CLUSTER_SCHEMA = pa.schema([(FILE, pa.string()), (ROW, pa.int64()), (schema.ID, pa.string()), (CLUSTER, pa.int64()), (KEEP, pa.bool_())])
 BAND_ENTRY_BYTES = 16  # 64-bit band key + 64-bit global document index
-BATCH_DOCS = 256  # documents per signature batch (9,000 x 4 bytes each)
+BATCH_DOCS = 64  # documents per signature batch (9,000 x 4 bytes each)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class MinHashConfig:
     """Seed of the word, shingle and band hashes and of the 9,000 hash functions: same seed, same clusters."""
     task_docs: int = 10_000
     """Most documents per signature task (whole Parquet row groups), so a large file spreads over workers."""
-    partition_mb: int = 256
+    partition_mb: int = 128
     """Most band-key bytes (16 per document and band) per shuffle partition; sets the partition count."""
     max_rounds: int = 100
     """Most large-star / small-star rounds of the components phase (Kiveris et al. 2014) before an error."""
@@ -285,24 +289,40 @@ def _hasher(cfg: MinHashConfig) -> MinHasher:
 def band_entries(texts: Sequence[str | None], first_doc: int, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
     """Phase 1 on some texts: ``(key, document index)`` for every band of every text with words."""
     hasher = _hasher(cfg)
-    keys, docs = [EMPTY[0]], [EMPTY[0]]
+    keys = np.empty(len(texts) * cfg.bands, np.int64)  # filled in place: the output is the phase's memory
+    docs = np.empty(len(texts) * cfg.bands, np.int64)
+    n = 0
     for lo in range(0, len(texts), BATCH_DOCS):
         k, ok = hasher.band_keys(texts[lo : lo + BATCH_DOCS])
         idx = np.flatnonzero(ok)
-        keys.append(k[idx].reshape(-1).view(np.int64))
-        docs.append(np.repeat(first_doc + lo + idx, cfg.bands).astype(np.int64))
-    return np.concatenate(keys), np.concatenate(docs)
+        m = len(idx) * cfg.bands
+        keys[n : n + m] = k[idx].reshape(-1).view(np.int64)
+        docs[n : n + m] = np.repeat(first_doc + lo + idx, cfg.bands)
+        n += m
+    return keys[:n], docs[:n]
 
 
 def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Phase 2 on all entries of some keys: an edge from each bucket member to the bucket's least document."""
-    order = np.lexsort((docs, keys))
-    keys, docs = keys[order], docs[order]
-    first = np.ones(len(keys), bool)
-    first[1:] = keys[1:] != keys[:-1]
-    least = docs[np.flatnonzero(first)][np.cumsum(first) - 1]
+    """Phase 2 on all entries of some keys: an edge from each bucket member to the bucket's least document.
+
+    Most buckets hold one document; only entries of buckets of two or more are gathered, so the peak
+    is the sort index and one sorted copy of the keys (16 bytes per entry) besides the input.
+    """
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    same = sorted_keys[1:] == sorted_keys[:-1]  # entry i + 1 is in entry i's bucket
+    del sorted_keys
+    member = np.zeros(len(keys), bool)
+    member[1:] |= same
+    member[:-1] |= same
+    first = np.concatenate([[True], ~same])[member]
+    docs = docs[order[member]]
+    del order, same, member
+    group = np.cumsum(first)
+    group -= 1
+    least = np.minimum.reduceat(docs, np.flatnonzero(first))[group] if len(docs) else docs
     linked = docs != least
-    return docs[linked], least[linked]
+    return unique_pairs(docs[linked], least[linked])  # a pair sharing several bands: one edge
 
 
 # --- on Ray ------------------------------------------------------------------------------------------
