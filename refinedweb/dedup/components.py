@@ -135,7 +135,8 @@ def _small_star_task(parts: int, *blocks: np.ndarray) -> Any:
     return out[0] if parts == 1 else tuple(out)
 
 
-def _as_list(refs: Any) -> list[Any]:
+def as_list(refs: Any) -> list[Any]:
+    """Ray gives one ref for ``num_returns=1`` and a list otherwise: always a list."""
     return refs if isinstance(refs, list) else [refs]
 
 
@@ -157,5 +158,5 @@ def connected_components(blocks: list[list[Any]], parts: int, max_rounds: int) -
         if current[0] == 0 or current == previous:
             return unique_pairs(*concat(ray.get([o[j] for o in out for j in range(parts)])))
         previous = current
-        blocks = [_as_list(small.options(num_returns=parts).remote(parts, *[o[j] for o in out])) for j in range(parts)]
+        blocks = [as_list(small.options(num_returns=parts).remote(parts, *[o[j] for o in out])) for j in range(parts)]
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds (minhash.max_rounds)")

@@ -58,7 +58,7 @@ from numba import njit
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
-from refinedweb.dedup.components import EMPTY, adjacency_blocks, concat, connected_components, split, unique_pairs
+from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
 FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
@@ -186,9 +186,9 @@ def _shingle_kernel(cps, classes, ngram, seed):
     in_word = False
     for i in range(cps.size):
         cls = classes[cps[i]]
-        if cls == 1:
+        if cls == DELETE_CHAR:
             continue
-        if cls == 2:
+        if cls == SPACE_CHAR:
             if in_word:
                 words[n] = _fmix64(h)
                 n += 1
@@ -308,6 +308,8 @@ def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nda
     Most buckets hold one document; only entries of buckets of two or more are gathered, so the peak
     is the sort index and one sorted copy of the keys (16 bytes per entry) besides the input.
     """
+    if not len(keys):
+        return EMPTY[0], EMPTY[1]
     order = np.argsort(keys)
     sorted_keys = keys[order]
     same = sorted_keys[1:] == sorted_keys[:-1]  # entry i + 1 is in entry i's bucket
@@ -376,10 +378,6 @@ def _ids_task(path: str, rows: np.ndarray) -> list[str]:
     return pq.read_table(path, columns=[schema.ID]).column(schema.ID).take(pa.array(rows)).cast(pa.string()).to_pylist()
 
 
-def _as_list(refs) -> list:
-    return refs if isinstance(refs, list) else [refs]
-
-
 def _cluster_table(paths: list[str], offsets: np.ndarray, node: np.ndarray, root: np.ndarray) -> pa.Table:
     """The contract's table: one row per document of a cluster, in global order, ids read per file on Ray."""
     import ray
@@ -423,9 +421,9 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int) -> pa.T
 
     parts = cfg.partitions(int(offsets[-1]), workers)
     sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
-    entries = [_as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts))
+    entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts))
                for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
-    edges = [_as_list(bucket.options(num_returns=parts).remote(parts, *[e[j] for e in entries])) for j in range(parts)]
+    edges = [as_list(bucket.options(num_returns=parts).remote(parts, *[e[j] for e in entries])) for j in range(parts)]
     del entries  # the object store frees the band entries once the bucket tasks have read them
     node, root = connected_components(edges, parts, cfg.max_rounds)
     return _cluster_table(paths, offsets, node, root)

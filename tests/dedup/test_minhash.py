@@ -16,7 +16,7 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, UserError, from_dict
-from refinedweb.dedup.minhash import CLUSTER_SCHEMA, MinHashConfig, MinHasher, candidate_probability, minhash_clusters, normalize
+from refinedweb.dedup.minhash import CLUSTER_SCHEMA, MinHashConfig, MinHasher, bucket_edges, candidate_probability, minhash_clusters, normalize
 from tests.pipeline.test_runner import _kill_ray_under
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,11 +57,10 @@ def real_texts(pages_a_run) -> list[str]:
 
 @pytest.fixture(scope="module")
 def planted(real_texts, tmp_path_factory):
-    """The real pages (file 0) and one perturbed copy of each (file 1, 0.5-5% of the words touched)."""
+    """The real pages (file 0) and two perturbed copies of each (file 1: rows 2i, 2i + 1; 0.3-4% of the words touched)."""
     rng = np.random.default_rng(7)
     vocabulary = " ".join(real_texts).split()
-    rates = rng.uniform(0.005, 0.05, len(real_texts))
-    copies = [perturb(t, r, rng, vocabulary) for t, r in zip(real_texts, rates)]
+    copies = [perturb(t, rng.uniform(0.003, 0.04), rng, vocabulary) for t in real_texts for _ in range(2)]
     folder = tmp_path_factory.mktemp("planted")
     paths = [str(folder / "originals.parquet"), str(folder / "copies.parquet")]
     pq.write_table(pa.table({schema.ID: [f"orig-{i}" for i in range(len(real_texts))], schema.TEXT: real_texts}), paths[0], row_group_size=40)
@@ -119,6 +118,15 @@ def test_estimated_jaccard_follows_exact_jaccard_on_real_text(real_texts):
     assert any(jaccard(a, b) < 0.6 for a, b in pairs) and any(jaccard(a, b) > 0.9 for a, b in pairs)
 
 
+def test_buckets_link_each_member_to_the_least_document_once():
+    keys = np.array([5, 3, 5, 7, 3, 5, 9, 9, 3])
+    docs = np.array([8, 4, 2, 1, 6, 9, 8, 2, 6])  # 6 is in bucket 3 twice; 2 and 8 share buckets 5 and 9
+    child, parent = bucket_edges(keys, docs)
+    assert sorted(zip(child.tolist(), parent.tolist())) == [(6, 4), (8, 2), (9, 2)]
+    assert all(len(a) == 0 for a in bucket_edges(keys[:0], docs[:0]))
+    assert all(len(a) == 0 for a in bucket_edges(np.arange(4), np.arange(4)))
+
+
 # --- planted near-duplicates through the Ray phases --------------------------------------------------
 
 
@@ -133,23 +141,26 @@ def _cluster_of(table: pa.Table, file: str, n: int) -> np.ndarray:
 def test_planted_near_duplicates_are_found_and_distinct_pages_kept_apart(planted):
     paths, originals, copies = planted
     n = len(originals)
-    table = minhash_clusters(paths, MinHashConfig(task_docs=50, partition_mb=1), workers=2)  # 3 partitions
+    table = minhash_clusters(paths, MinHashConfig(task_docs=50, partition_mb=1), workers=2)  # 4 partitions
     assert table.schema == CLUSTER_SCHEMA
-    orig, copy = _cluster_of(table, paths[0], n), _cluster_of(table, paths[1], n)
-    sims = np.array([jaccard(a, b) for a, b in zip(originals, copies)])
+    orig, copy = _cluster_of(table, paths[0], n), _cluster_of(table, paths[1], 2 * n)
+    orig = np.repeat(orig, 2)  # the original of each copy
+    sims = np.array([jaccard(originals[i // 2], c) for i, c in enumerate(copies)])
     close = sims >= 0.8
-    assert close.sum() >= 30, "the planted pairs should span Jaccard 0.8"
+    assert close.sum() >= 100 and (sims < 0.7).sum() >= 20, "the planted pairs should span Jaccard 0.8"
     found = (orig == copy) & (orig >= 0)
     assert found[close].mean() >= 0.95
-    merged = [c for c in orig if c >= 0]
+    merged = [c for c in orig[::2] if c >= 0]
     wrongly = sum(merged.count(c) - 1 for c in set(merged))  # originals sharing a cluster with another one
     assert wrongly <= 0.005 * n
-    # keep rule: the first document in input order, i.e. the original, never a copy
-    assert table.filter(table["keep"])["file"].to_pylist() == [paths[0]] * len(set(merged))
-    keep = table.filter(table["keep"])
-    assert np.array_equal(keep["row"].to_numpy(), keep["cluster"].to_numpy())
-    assert table.filter(pa.compute.equal(table["file"], paths[0]))[schema.ID].to_pylist()[0].startswith("orig-")
-    assert table.filter(pa.compute.equal(table["file"], paths[1]))[schema.ID].to_pylist()[0].startswith(paths[1] + ":")
+    # keep rule: exactly one member per cluster, the first in input order (file position, row)
+    index = table["row"].to_numpy() + np.where(pa.compute.equal(table["file"], paths[1]).to_numpy(), n, 0)
+    cluster, keep = table["cluster"].to_numpy(), table["keep"].to_numpy()
+    assert np.array_equal(np.sort(index[keep]), np.unique(cluster))
+    assert (index[keep] == cluster[keep]).all() and (index >= cluster).all()
+    assert (copy[found] == np.repeat(np.arange(n), 2)[found]).all()  # so a found copy is never the one kept
+    ids = dict(zip(zip(table["file"].to_pylist(), table["row"].to_pylist()), table[schema.ID].to_pylist()))
+    assert all(ids[(f, r)] == (f"orig-{r}" if f == paths[0] else f"{f}:{r}") for f, r in ids)
 
 
 def test_clusters_are_deterministic(planted):
