@@ -1,0 +1,429 @@
+"""Fuzzy deduplication with MinHash LSH (RefinedWeb App. G.3.1), distributed on Ray.
+
+Each document is normalised (lower case; NFD with combining marks, i.e. accents, removed;
+punctuation removed; whitespace collapsed), split into words and into word 5-grams ("shingles"),
+and summarised by 9,000 MinHash values laid out as 450 bands of 20 rows. Two documents sharing all
+20 values of any band are candidates: with Jaccard similarity ``s`` of their shingle sets that
+happens with probability ``1 - (1 - s**20)**450`` (76% at 0.75, 99.4% at 0.8; the main text's
+"20 buckets of 450 hashes" would not give these). Documents linked by shared bands form connected
+components; in each, the first document in input order (file position, row) is kept.
+
+Hashing (a compiled kernel, numba): code points are classified by a table (keep, delete,
+whitespace), words are FNV-1a hashed over code points and mixed, a shingle is the 64-bit mix of
+its words' hashes cut to 32 bits ``x``. Signature slot ``k`` is ``min over shingles of
+((a_k * x + b_k) mod 2**64) >> 32`` with random 64-bit ``a_k, b_k``: Dietzfelbinger's
+multiply-add-shift, a strongly universal family for 32-bit keys, one independent function per slot
+(a true MinHash, not one-permutation hashing), and a 64-bit multiply, add and min per shingle and
+slot that the compiler vectorises. A band key is the 64-bit hash of the band's index and 20 values.
+
+Phases on Ray, with the memory each needs per document (by construction; ``bench/minhash.py``
+measures the peaks in one process):
+
+1. **Signatures**, one task per ``task_docs`` documents (whole row groups of one file): the texts
+   of the chunk, a fixed 64-document batch of signatures (9,000 x 4 bytes each, 2.3 MB), and the
+   output, 16 bytes per band (64-bit key, 64-bit document index) = 7.2 KB per document, put in
+   the object store as one block per shuffle partition (Ray spills the store to disk when full).
+   The whole corpus's entries (7.2 KB per document) wait there for the shuffle.
+2. **Band shuffle**: partition ``j`` of ``P`` gets every block ``j`` (keys are hashes, so all
+   entries of a key meet in one task), i.e. 7.2 KB / P per document of the corpus; ``P`` is chosen
+   so that no partition holds more than ``partition_mb`` of entries. Sorting adds the sort index
+   and one sorted copy of the keys (16 bytes per entry) plus the documents of buckets of two or
+   more: 7.2 KB per document when buckets are singletons, up to ~3x that when every document has
+   a duplicate. Out comes one edge per duplicate document and band at most (member -> the
+   bucket's least document), deduplicated within the partition.
+3. **Components**: alternating large-star / small-star rounds over edges hash-partitioned by
+   node (``refinedweb.dedup.components``): two 16-byte records per edge, only for documents that
+   share a band with another. The first round may see a pair's edge once per partition that held
+   one of its shared bands (at most ``min(P, 450)`` copies) before deduplicating it; rounds never
+   add edges. Only the final stars (one row per duplicate document) come back to the driver, as
+   the result table.
+
+Two distinct band contents collide in a 64-bit key with probability 2**-64 per pair of entries:
+about ``(450 N)**2 / 2**65`` false links among ``N`` documents.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numba import njit
+
+from refinedweb import schema
+from refinedweb.config import UserError, check
+from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
+
+# Output columns of ``minhash_clusters`` (the dedup contract).
+FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
+CLUSTER_SCHEMA = pa.schema([(FILE, pa.string()), (ROW, pa.int64()), (schema.ID, pa.string()), (CLUSTER, pa.int64()), (KEEP, pa.bool_())])
+BAND_ENTRY_BYTES = 16  # 64-bit band key + 64-bit global document index
+BATCH_DOCS = 64  # documents per signature batch (9,000 x 4 bytes each)
+
+
+@dataclass(frozen=True)
+class MinHashConfig:
+    """Fuzzy deduplication with MinHash LSH (RefinedWeb App. G.3.1)."""
+
+    enabled: bool = True
+    """Run MinHash deduplication."""
+    ngram: int = 5
+    """Word n-gram size of the shingles (App. G.3.1: 5)."""
+    bands: int = 450
+    """LSH bands (App. G.3.1: 450)."""
+    rows_per_band: int = 20
+    """Hashes per band (App. G.3.1: 20; 450 x 20 = 9,000 hashes)."""
+    seed: int = 1
+    """Seed of the word, shingle and band hashes and of the 9,000 hash functions: same seed, same clusters."""
+    task_docs: int = 10_000
+    """Most documents per signature task (whole Parquet row groups), so a large file spreads over workers."""
+    partition_mb: int = 128
+    """Most band-key bytes (16 per document and band) per shuffle partition; sets the partition count."""
+    max_rounds: int = 100
+    """Most large-star / small-star rounds of the components phase (Kiveris et al. 2014) before an error."""
+
+    def __post_init__(self) -> None:
+        check(self.ngram >= 1, "ngram", "must be >= 1")
+        check(self.bands >= 1, "bands", "must be >= 1")
+        check(self.rows_per_band >= 1, "rows_per_band", "must be >= 1")
+        check(0 <= self.seed < 2**63, "seed", "must be >= 0 and < 2**63")
+        check(self.task_docs >= 1, "task_docs", "must be >= 1")
+        check(self.partition_mb >= 1, "partition_mb", "must be >= 1")
+        check(self.max_rounds >= 1, "max_rounds", "must be >= 1")
+
+    @property
+    def num_perm(self) -> int:
+        return self.bands * self.rows_per_band
+
+    def partitions(self, docs: int, workers: int) -> int:
+        """Shuffle partitions: at least one per worker, and no more than ``partition_mb`` of band keys in one."""
+        return max(workers, math.ceil(docs * self.bands * BAND_ENTRY_BYTES / (self.partition_mb * 2**20)))
+
+
+def candidate_probability(s: float, bands: int, rows: int) -> float:
+    """P(two documents of Jaccard similarity ``s`` share at least one band): ``1 - (1 - s**rows)**bands``."""
+    return 1.0 - (1.0 - s**rows) ** bands
+
+
+# --- normalisation ---------------------------------------------------------------------------------
+KEEP_CHAR, DELETE_CHAR, SPACE_CHAR = 0, 1, 2
+_ASCII_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+
+
+@functools.cache
+def char_classes() -> np.ndarray:
+    """Per code point: delete (Unicode punctuation P*, ASCII punctuation, nonspacing marks Mn), whitespace, keep."""
+    classes = np.zeros(sys.maxunicode + 1, np.uint8)
+    for cp in range(sys.maxunicode + 1):
+        ch = chr(cp)
+        cat = unicodedata.category(ch)
+        if cat[0] == "P" or cat == "Mn":
+            classes[cp] = DELETE_CHAR
+        elif ch.isspace():
+            classes[cp] = SPACE_CHAR
+    for ch in _ASCII_PUNCTUATION:
+        classes[ord(ch)] = DELETE_CHAR
+    return classes
+
+
+@functools.cache
+def _delete_table() -> dict[int, None]:
+    return {int(cp): None for cp in np.flatnonzero(char_classes() == DELETE_CHAR)}
+
+
+def _decomposed(text: str) -> str:
+    """Lower case, then NFD (accents become separate combining marks)."""
+    return unicodedata.normalize("NFD", text.lower())
+
+
+def normalize(text: str) -> str:
+    """RefinedWeb App. G.3.1 normalisation as text: lower, NFD, no accents, no punctuation, single spaces.
+
+    The hashing kernel reads the same classes from ``char_classes`` without building this string;
+    ``shingle_hashes(normalize(t)) == shingle_hashes(t)`` (tested).
+    """
+    return " ".join(_decomposed(text).translate(_delete_table()).split())
+
+
+def code_points(text: str) -> np.ndarray:
+    """The decomposed, lower-cased text as UTF-32 code points (lone surrogates passed through)."""
+    return np.frombuffer(_decomposed(text).encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+# --- compiled kernels ------------------------------------------------------------------------------
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_M1 = np.uint64(0xFF51AFD7ED558CCD)
+_M2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+_S32 = np.uint64(32)
+_MAX64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _fmix64(h):
+    """MurmurHash3's 64-bit finaliser: every input bit affects every output bit."""
+    h ^= h >> _S33
+    h *= _M1
+    h ^= h >> _S33
+    h *= _M2
+    h ^= h >> _S33
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _shingle_kernel(cps, classes, ngram, seed):
+    """32-bit hashes (as uint64) of the word n-grams; a text with 1..n-1 words is one shingle."""
+    words = np.empty(cps.size // 2 + 1, np.uint64)
+    n = 0
+    h = _FNV_OFFSET
+    in_word = False
+    for i in range(cps.size):
+        cls = classes[cps[i]]
+        if cls == DELETE_CHAR:
+            continue
+        if cls == SPACE_CHAR:
+            if in_word:
+                words[n] = _fmix64(h)
+                n += 1
+                h = _FNV_OFFSET
+                in_word = False
+        else:
+            h = (h ^ np.uint64(cps[i])) * _FNV_PRIME
+            in_word = True
+    if in_word:
+        words[n] = _fmix64(h)
+        n += 1
+    if n == 0:
+        return np.empty(0, np.uint64)
+    k = min(ngram, n)
+    out = np.empty(n - k + 1, np.uint64)
+    for i in range(n - k + 1):
+        x = seed
+        for j in range(k):
+            x = _fmix64(x ^ words[i + j])
+        out[i] = x >> _S32
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _signature_kernel(shingles, offsets, a, b, out):
+    """``out[d, k] = min over document d's shingles x of ((a[k] x + b[k]) mod 2**64) >> 32``."""
+    for d in range(out.shape[0]):
+        x = shingles[offsets[d] : offsets[d + 1]]
+        for k in range(a.size):
+            ak = a[k]
+            bk = b[k]
+            m = _MAX64
+            for s in range(x.size):
+                v = ak * x[s] + bk
+                if v < m:
+                    m = v
+            out[d, k] = np.uint32(m >> _S32)
+
+
+@njit(cache=True, nogil=True)
+def _band_kernel(sig, rows, seed, out):
+    """``out[d, j]`` = 64-bit hash of band ``j``'s index and its ``rows`` values."""
+    for d in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            h = _fmix64(seed ^ np.uint64(j))
+            for r in range(j * rows, (j + 1) * rows):
+                h = _fmix64(h ^ np.uint64(sig[d, r]))
+            out[d, j] = h
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+
+class MinHasher:
+    """Shingles, 9,000-value signatures and band keys of texts, the hash functions drawn once from the seed."""
+
+    def __init__(self, cfg: MinHashConfig) -> None:
+        self.cfg = cfg
+        rng = np.random.default_rng(cfg.seed)
+        top = np.iinfo(np.uint64).max
+        self.a = rng.integers(0, top, size=cfg.num_perm, dtype=np.uint64, endpoint=True)
+        self.b = rng.integers(0, top, size=cfg.num_perm, dtype=np.uint64, endpoint=True)
+        self.shingle_seed, self.band_seed = rng.integers(0, top, size=2, dtype=np.uint64, endpoint=True)
+        self.classes = char_classes()
+
+    def shingles(self, text: str | None) -> np.ndarray:
+        """32-bit hashes (in uint64) of the text's word n-grams after normalisation, in text order."""
+        return _shingle_kernel(code_points(text or ""), self.classes, self.cfg.ngram, self.shingle_seed)
+
+    def signatures(self, texts: Sequence[str | None]) -> np.ndarray:
+        """``(len(texts), num_perm)`` uint32 signatures; a text without words gets all 0xFFFFFFFF."""
+        return self._signatures(texts)[0]
+
+    def band_keys(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """``(len(texts), bands)`` uint64 band keys, and which texts have words (only those are compared)."""
+        sig, counts = self._signatures(texts)
+        keys = np.empty((len(texts), self.cfg.bands), np.uint64)
+        _band_kernel(sig, self.cfg.rows_per_band, self.band_seed, keys)
+        return keys, counts > 0
+
+    def _signatures(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The signatures and each text's number of shingles."""
+        parts = [self.shingles(t) for t in texts]
+        counts = np.array([len(p) for p in parts], np.int64)
+        offsets = np.zeros(len(parts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        flat = np.concatenate(parts) if parts else np.empty(0, np.uint64)
+        out = np.empty((len(parts), self.cfg.num_perm), np.uint32)
+        _signature_kernel(flat, offsets, self.a, self.b, out)
+        return out, counts
+
+
+@functools.lru_cache(maxsize=4)
+def _hasher(cfg: MinHashConfig) -> MinHasher:
+    return MinHasher(cfg)
+
+
+def band_entries(texts: Sequence[str | None], first_doc: int, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Phase 1 on some texts: ``(key, document index)`` for every band of every text with words."""
+    hasher = _hasher(cfg)
+    keys = np.empty(len(texts) * cfg.bands, np.int64)  # filled in place: the output is the phase's memory
+    docs = np.empty(len(texts) * cfg.bands, np.int64)
+    n = 0
+    for lo in range(0, len(texts), BATCH_DOCS):
+        k, ok = hasher.band_keys(texts[lo : lo + BATCH_DOCS])
+        idx = np.flatnonzero(ok)
+        m = len(idx) * cfg.bands
+        keys[n : n + m] = k[idx].reshape(-1).view(np.int64)
+        docs[n : n + m] = np.repeat(first_doc + lo + idx, cfg.bands)
+        n += m
+    return keys[:n], docs[:n]
+
+
+def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Phase 2 on all entries of some keys: an edge from each bucket member to the bucket's least document.
+
+    Most buckets hold one document; only entries of buckets of two or more are gathered, so the peak
+    is the sort index and one sorted copy of the keys (16 bytes per entry) besides the input.
+    """
+    if not len(keys):
+        return EMPTY[0], EMPTY[1]
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    same = sorted_keys[1:] == sorted_keys[:-1]  # entry i + 1 is in entry i's bucket
+    del sorted_keys
+    member = np.zeros(len(keys), bool)
+    member[1:] |= same
+    member[:-1] |= same
+    first = np.concatenate([[True], ~same])[member]
+    docs = docs[order[member]]
+    del order, same, member
+    group = np.cumsum(first)
+    group -= 1
+    least = np.minimum.reduceat(docs, np.flatnonzero(first))[group] if len(docs) else docs
+    linked = docs != least
+    return unique_pairs(docs[linked], least[linked])  # a pair sharing several bands: one edge
+
+
+# --- on Ray ------------------------------------------------------------------------------------------
+
+
+def _num_rows(path: str) -> int:
+    """Rows of a Parquet file with a ``text`` column; anything else is a ``UserError`` naming the file."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
+    if schema.TEXT not in meta.schema.names:
+        raise UserError(f"{path}: no '{schema.TEXT}' column")
+    return meta.num_rows
+
+
+def _chunks(paths: list[str], offsets: np.ndarray, task_docs: int) -> Iterable[tuple[str, list[int], int]]:
+    """``(path, row groups, global index of its first row)`` work units of at most ``task_docs`` rows (or one row group)."""
+    for i, path in enumerate(paths):
+        meta = pq.ParquetFile(path).metadata
+        first, groups, rows = int(offsets[i]), [], 0
+        for g in range(meta.num_row_groups):
+            n = meta.row_group(g).num_rows
+            if groups and rows + n > task_docs:
+                yield path, groups, first
+                first, groups, rows = first + rows, [], 0
+            groups.append(g)
+            rows += n
+        if rows:
+            yield path, groups, first
+
+
+def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, parts: int):
+    """Band entries of some row groups of one file, one block per shuffle partition (keys are hashes)."""
+    texts = pq.ParquetFile(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
+    keys, docs = band_entries(texts, first_doc, cfg)
+    out = split(parts, (keys.view(np.uint64) % np.uint64(parts)).astype(np.int64), keys, docs)
+    return out[0] if parts == 1 else tuple(out)
+
+
+def _bucket_task(parts: int, *blocks: np.ndarray):
+    """All band entries of one partition's keys -> bucket edges, as large-star blocks by node."""
+    out = adjacency_blocks(*bucket_edges(*concat(blocks)), parts)
+    return out[0] if parts == 1 else tuple(out)
+
+
+def _ids_task(path: str, rows: np.ndarray) -> list[str]:
+    """The ``id`` of some rows of a file, or ``<file>:<row>`` where it has no ``id`` column."""
+    if schema.ID not in pq.ParquetFile(path).schema_arrow.names:
+        return [f"{path}:{r}" for r in rows.tolist()]
+    return pq.read_table(path, columns=[schema.ID]).column(schema.ID).take(pa.array(rows)).cast(pa.string()).to_pylist()
+
+
+def _cluster_table(paths: list[str], offsets: np.ndarray, node: np.ndarray, root: np.ndarray) -> pa.Table:
+    """The contract's table: one row per document of a cluster, in global order, ids read per file on Ray."""
+    import ray
+
+    roots = np.unique(root)
+    doc = np.concatenate([node, roots])
+    cluster = np.concatenate([root, roots])
+    order = np.argsort(doc, kind="stable")
+    doc, cluster = doc[order], cluster[order]
+    file_idx = np.searchsorted(offsets, doc, side="right") - 1
+    row = doc - offsets[file_idx]
+    files = np.unique(file_idx)
+    ids_task = ray.remote(_ids_task)
+    ids = ray.get([ids_task.remote(paths[f], row[file_idx == f]) for f in files])
+    return pa.table(
+        {FILE: [paths[f] for f in file_idx.tolist()], ROW: row, schema.ID: [i for part in ids for i in part],
+         CLUSTER: cluster, KEEP: doc == cluster},
+        schema=CLUSTER_SCHEMA,
+    )
+
+
+def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int) -> pa.Table:
+    """Documents in MinHash duplicate clusters of two or more, with the one to keep (first in input order).
+
+    One row per such document: ``file`` (the path as given), ``row`` (its row in that file), ``id``,
+    ``cluster`` (global index of the cluster's kept member; documents are numbered in order of
+    ``(position of file in paths, row)``) and ``keep`` (True for exactly that member). Runs on the
+    Ray instance the caller initialised (``refinedweb.pipeline.runner.init_ray``), or starts a
+    local one with ``workers`` CPUs. Disabled, it returns an empty table.
+    """
+    from refinedweb.pipeline.runner import init_ray
+
+    paths = [str(p) for p in paths]
+    counts = [_num_rows(p) for p in paths]
+    offsets = np.zeros(len(paths) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if not cfg.enabled or offsets[-1] < 2:
+        return CLUSTER_SCHEMA.empty_table()
+    init_ray(workers, None)
+    import ray
+
+    parts = cfg.partitions(int(offsets[-1]), workers)
+    sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
+    entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts))
+               for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
+    edges = [as_list(bucket.options(num_returns=parts).remote(parts, *[e[j] for e in entries])) for j in range(parts)]
+    del entries  # the object store frees the band entries once the bucket tasks have read them
+    node, root = connected_components(edges, parts, cfg.max_rounds)
+    return _cluster_table(paths, offsets, node, root)
