@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from refinedweb.config import UserError
@@ -37,15 +38,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dedup(args: argparse.Namespace) -> int:
+    from refinedweb.dedup.standalone import dedup_folder
+    from refinedweb.pipeline.pipeline import PipelineConfig, load_config
+
+    config = load_config(args.config) if args.config else PipelineConfig()
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers: must be >= 1, got {args.workers}")
+    if args.kind is not None:
+        kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+        config = replace(config, dedup=config.dedup.with_kinds(kinds))
+    stats = dedup_folder(config, args.input, args.output, args.workers, args.address, args.keep_rejected)
+    print(format_funnel(stats))
+    print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
+    return 0
+
+
 def format_funnel(stats: dict) -> str:
     """The funnel as a terminal table: per stage, documents and characters in/out and top drop reasons."""
     total = stats["records_read"] or 1
-    lines = [f"{'stage':<12} {'docs in':>9} {'docs out':>9} {'kept':>7} {'of input':>8} {'chars in':>13} {'chars out':>13} {'s':>7}  top drop reasons"]
+    lines = [f"{'stage':<15} {'docs in':>9} {'docs out':>9} {'kept':>7} {'of input':>8} {'chars in':>13} {'chars out':>13} {'s':>7}  top drop reasons"]
     for st in stats["stages"]:
         kept = st["docs_out"] / st["docs_in"] if st["docs_in"] else 1.0
         reasons = ", ".join(f"{r} {n}" for r, n in list(st["dropped"].items())[:3])
         lines.append(
-            f"{st['name']:<12} {st['docs_in']:>9} {st['docs_out']:>9} {kept:>7.1%} {st['docs_out'] / total:>8.1%}"
+            f"{st['name']:<15} {st['docs_in']:>9} {st['docs_out']:>9} {kept:>7.1%} {st['docs_out'] / total:>8.1%}"
             f" {st['chars_in']:>13} {st['chars_out']:>13} {st['seconds']:>7.1f}  {reasons}"
         )
     lines.append(f"records read {stats['records_read']}, documents written {stats['docs_written']}")
@@ -71,11 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", metavar="PATTERN", help="local paths, globs or http(s) URLs of WARC/ARC/WET files")
     p.add_argument("--snapshot", metavar="NAME", help="a Common Crawl snapshot, e.g. CC-MAIN-2023-06 (read over HTTP)")
     p.add_argument("--max-files", type=int, default=None, help="process at most this many input files")
-    p.add_argument("--output", required=True, help="output folder (data/, state/, rejected/, stats.json)")
+    p.add_argument("--output", required=True, help="output folder (data/, refined/, dedup/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
     p.add_argument("--keep-rejected", action="store_true", help="keep a sample of dropped documents under OUTPUT/rejected/")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("dedup", help="deduplicate any folder of Parquet files with a `text` column",
+                       description="MinHash, exact-substring and URL dedup over Parquet files (e.g. several runs or snapshots); re-running skips.")
+    p.add_argument("--input", required=True, metavar="DIR", help="folder of Parquet files (searched recursively, sorted order = global order)")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder (data/, dedup/, rejected/, stats.json)")
+    p.add_argument("--kind", default=None, help="comma-separated kinds to run, of minhash,exact,url (default: those enabled in the config)")
+    p.add_argument("--config", default=None, help="pipeline YAML whose dedup: and output: sections apply (default: the paper's)")
+    p.add_argument("--workers", type=int, default=None, help="parallel Ray tasks (default: runner.workers of the config)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
+    p.add_argument("--keep-rejected", action="store_true", help="keep a sample of dropped documents under OUTPUT/rejected/")
+    p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("stats", help="print the funnel of a run", description="Print a run's funnel from OUTPUT/stats.json.")
     p.add_argument("output", help="a run's output folder")

@@ -24,6 +24,8 @@ class StageStats:
     chars_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    extra: dict[str, int] = field(default_factory=dict)
+    """Stage-specific counters (e.g. exact dedup's spans and characters cut); in stats.json only when set."""
 
     def add(self, other: "StageStats") -> None:
         self.docs_in += other.docs_in
@@ -33,6 +35,8 @@ class StageStats:
         self.seconds += other.seconds
         for reason, n in other.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + n
+        for key, n in other.extra.items():
+            self.extra[key] = self.extra.get(key, 0) + n
 
     @property
     def docs_dropped(self) -> int:
@@ -42,11 +46,13 @@ class StageStats:
         d = asdict(self)
         d["dropped"] = dict(sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0])))
         d["seconds"] = round(self.seconds, 3)
+        if not self.extra:
+            del d["extra"]  # stats.json keeps its earlier shape for stages without extra counters
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StageStats":
-        return cls(**{k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")})
+        return cls(**{k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")}, extra=dict(d.get("extra", {})))
 
 
 def merge_stages(into: list[StageStats], more: Iterable[StageStats]) -> list[StageStats]:

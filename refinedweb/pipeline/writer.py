@@ -1,7 +1,8 @@
 """Output shards, per-file state and completion markers, all written atomically.
 
 The unit of work and of resume is the input file: its kept documents land as one zstd Parquet shard
-under ``out/data/``, its rejected samples under ``out/rejected/``, and its counters under
+under ``out/refined/`` (the global dedup phase then writes the final corpus to ``out/data/``),
+its rejected samples under ``out/rejected/``, and its counters under
 ``out/state/``. The state file is renamed into place last, so it doubles as the completion marker:
 a crash at any point leaves either a finished file or one that the next run redoes from scratch.
 """
@@ -25,6 +26,7 @@ from refinedweb.pipeline.refine import REJECTED_SCHEMA, bottom_k
 from refinedweb.pipeline.stats import write_json_atomic
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
+REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
 
 
 @dataclass(frozen=True)
@@ -69,14 +71,18 @@ class OutputDir:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for sub in (DATA_DIR, REJECTED_DIR, STATE_DIR):
+        for sub in (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def state_path(self, source: str) -> Path:
         return self.root / STATE_DIR / f"{shard_name(source)}.json"
 
+    def refined_path(self, source: str) -> Path:
+        return self.root / REFINED_DIR / f"{shard_name(source)}.parquet"
+
     def is_done(self, source: str) -> bool:
-        return self.state_path(source).is_file()
+        """Marked done and its shard present (an output from before refined/ existed is redone)."""
+        return self.state_path(source).is_file() and self.refined_path(source).is_file()
 
     def states(self) -> list[dict[str, Any]]:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
@@ -86,11 +92,11 @@ class OutputDir:
         """Write one input file's shard, rejected sample and state (last); return documents written."""
         name = shard_name(source)
         table = concat_kept(kept)
-        write_parquet_atomic(table, self.root / DATA_DIR / f"{name}.parquet", config)
+        write_parquet_atomic(table, self.refined_path(source), config)
         if rejected:
             sample = bottom_k(pa.concat_tables(rejected), config.rejected_per_reason)
             write_parquet_atomic(sample, self.root / REJECTED_DIR / f"{name}.parquet", config)
-        state = {**state, "shard": f"{DATA_DIR}/{name}.parquet", "docs_written": len(table)}
+        state = {**state, "shard": f"{REFINED_DIR}/{name}.parquet", "docs_written": len(table)}
         write_json_atomic(self.state_path(source), state)
         return len(table)
 
