@@ -22,7 +22,8 @@ only inside documents). The union of ``[p, p + clipped)`` over the positions who
 is >= ``min_span_tokens`` is exactly the set of tokens covered by a repeated span.
 
 Bounded memory. The suffix array is built per *group*: consecutive documents (in global
-(file, row) order) whose text fits ``memory_budget_mb`` at ``PEAK_BYTES_PER_CHAR``. A passage
+(file, row) order) whose text fits ``memory_budget_mb`` at ``PEAK_BYTES_PER_CHAR`` (~100M
+characters, ~20k documents of 5k characters, per GiB with the GPT-2 pieces). A passage
 repeated only across two different groups is NOT found (each copy is unique within its group);
 copies inside one group always are. To widen a group, raise ``memory_budget_mb`` (group text ~
 budget / PEAK_BYTES_PER_CHAR); with one group over the whole corpus the result is Lee et al.'s.
@@ -44,11 +45,13 @@ from refinedweb.config import check
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 TOKENIZERS = {"gpt2": GPT2_PATTERN, "whitespace": r"\S+|\s+"}
 
-PEAK_BYTES_PER_CHAR = 16
-"""Peak memory of one group per character of its text, measured (README "Deduplication"): the
-suffix array of pydivsufsort over uint32 ids costs ~45 bytes per token and a token is ~4.8
-characters of English text with the GPT-2 pieces (~3 with whitespace runs); the texts themselves
-and the vocabulary add the rest."""
+PEAK_BYTES_PER_CHAR = {"gpt2": 10, "whitespace": 14}
+"""Memory of one group per character of its text, by tokenizer. Measured with
+scripts/measure_dedup_memory.py on 60M characters of English (pages-A, perturbed copies): the
+stream, suffix array and LCP grow the peak by 6.7 bytes per character with the GPT-2 pieces and by
+10.3 with whitespace runs (more, shorter tokens); the group's texts (1 to 4 bytes per character)
+come on top. pydivsufsort sorts the ids' big-endian bytes, so above 2**29 tokens (~2.5G characters)
+it switches to 64-bit offsets and needs about twice as much."""
 
 CUTS_SCHEMA = pa.schema(
     [
@@ -85,7 +88,7 @@ class ExactConfig:
 
     def group_chars(self) -> int:
         """Characters of text per group that fit the memory budget."""
-        return max(1, self.memory_budget_mb * 2**20 // PEAK_BYTES_PER_CHAR)
+        return max(1, self.memory_budget_mb * 2**20 // PEAK_BYTES_PER_CHAR[self.tokenizer])
 
 
 def _stream(texts: list[str], pattern: regex.Pattern) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -195,11 +195,12 @@ def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
     import ray
 
     (ctx.state / "exact").mkdir(parents=True, exist_ok=True)
+    ref = ray.put(ctx)
     scan = _remote(_scan_task)
-    chunks = [c for part in ray.get([scan.remote(ctx, i) for i in range(len(ctx.shards))]) for c in part]
+    chunks = [c for part in ray.get([scan.remote(ref, i) for i in range(len(ctx.shards))]) for c in part]
     groups = exact_mod.plan_groups(chunks, ctx.cfg.exact.group_chars())
     task = _remote(_exact_task)
-    ray.get([task.remote(ctx, j, g) for j, g in enumerate(groups)])
+    ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
     groups_of: list[set[int]] = [set() for _ in ctx.shards]
     for j, g in enumerate(groups):
         for file, _, _ in g:
@@ -217,11 +218,9 @@ def _url_map_task(ctx: _Ctx, file: int, parts: int):
     if schema.URL in pq.read_schema(path).names:  # without a url column no document is a URL duplicate
         urls = pq.read_table(path, columns=[schema.URL]).column(schema.URL).cast(pa.string()).to_pylist()
     alive = np.ones(len(urls), bool)
-    if not urls:
-        alive = np.zeros(0, bool)
-    if urls:
-        alive[_minhash_rows(ctx, file)] = False
+    if urls:  # only MinHash and exact-dedup survivors compete for their URL
         cuts = _exact_cuts(ctx, file)
+        alive[_minhash_rows(ctx, file)] = False
         alive[cuts.filter(cuts.column("drop")).column("row").to_numpy()] = False
     rows = np.flatnonzero(alive)
     keys = urls_mod.url_keys([urls[r] for r in rows.tolist()], rows, file)
@@ -245,10 +244,11 @@ def _url_step(ctx: _Ctx, workers: int) -> int:
     docs = sum(pq.ParquetFile(s.path).metadata.num_rows for s in ctx.shards)
     parts = ctx.cfg.url.partitions(docs, workers)
     mapper = _remote(_url_map_task, num_returns=parts)
-    maps = [mapper.remote(ctx, i, parts) for i in range(len(ctx.shards))]
+    ref = ray.put(ctx)
+    maps = [mapper.remote(ref, i, parts) for i in range(len(ctx.shards))]
     maps = [m if parts > 1 else [m] for m in maps]
     reducer = _remote(_url_reduce_task)
-    ray.get([reducer.remote(ctx, k, *[m[k] for m in maps]) for k in range(parts)])
+    ray.get([reducer.remote(ref, k, *[m[k] for m in maps]) for k in range(parts)])
     return parts
 
 
@@ -374,9 +374,9 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
         if name == MINHASH_STAGE:
             _minhash_step(ctx, workers)
         elif name == EXACT_STAGE:
-            ctx = _replace(ctx, groups_of=_exact_step(ctx))
+            ctx = replace(ctx, groups_of=_exact_step(ctx))
         else:
-            ctx = _replace(ctx, url_parts=_url_step(ctx, workers))
+            ctx = replace(ctx, url_parts=_url_step(ctx, workers))
         seconds[name] = time.perf_counter() - start
     apply = _remote(_apply_task)
     ref = ray.put(ctx)
@@ -388,12 +388,6 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
     for st in stages:
         st.seconds += seconds.get(st.name, 0.0)
     return DedupResult(stages, written)
-
-
-def _replace(ctx: _Ctx, **changes: Any) -> _Ctx:
-    from dataclasses import replace
-
-    return replace(ctx, **changes)
 
 
 def _clear_outputs(out: Path, shards: list[Shard]) -> None:

@@ -9,8 +9,9 @@ pages. Documents without a URL (null or empty) are never duplicates.
 
 Distributed as a hash shuffle: each shard maps its URLs to 128-bit keys (blake2b) and sends them by
 key to ``partitions`` reducers; a reducer sorts its (key, order) pairs and reports every pair whose
-key equals the previous one's. Memory: 24 bytes per document in a reducer (two uint64 key halves
-and an int64 order), ``docs_per_partition`` documents per reducer at most.
+key equals the previous one's. Memory: a reducer receives 24 bytes per document (two uint64 key
+halves and an int64 order) and peaks at 56 more while sorting (measured with
+scripts/measure_dedup_memory.py), for ``docs_per_partition`` documents at most.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class UrlDedupConfig:
 
     enabled: bool = True
     """Run URL deduplication."""
-    docs_per_partition: int = 20_000_000
-    """Documents per shuffle reducer at most (24 bytes each: 480 MB at the default)."""
+    docs_per_partition: int = 10_000_000
+    """Documents per shuffle reducer at most (~80 bytes each at the reducer's peak: ~0.8 GB)."""
 
     def __post_init__(self) -> None:
         check(self.docs_per_partition >= 1, "docs_per_partition", f"must be >= 1, got {self.docs_per_partition}")
