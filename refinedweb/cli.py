@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from refinedweb.config import UserError
@@ -37,6 +38,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(format_funnel(stats))
     print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
     print(f"wrote {write_report(args.output)}")
+    return 0
+
+
+def _cmd_dedup(args: argparse.Namespace) -> int:
+    from refinedweb.dedup.standalone import dedup_folder
+    from refinedweb.pipeline.pipeline import PipelineConfig, load_config
+
+    config = load_config(args.config) if args.config else PipelineConfig()
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"--workers: must be >= 1, got {args.workers}")
+    if args.kind is not None:
+        kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+        config = replace(config, dedup=config.dedup.with_kinds(kinds))
+    stats = dedup_folder(config, args.input, args.output, args.workers, args.address)
+    from refinedweb.report.funnel import format_funnel
+
+    print(format_funnel(stats))
+    print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
     return 0
 
 
@@ -84,11 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", metavar="PATTERN", help="local paths, globs or http(s) URLs of WARC/ARC/WET files")
     p.add_argument("--snapshot", metavar="NAME", help="a Common Crawl snapshot, e.g. CC-MAIN-2023-06 (read over HTTP)")
     p.add_argument("--max-files", type=int, default=None, help="process at most this many input files")
-    p.add_argument("--output", required=True, help="output folder (data/, state/, rejected/, stats.json)")
+    p.add_argument("--output", required=True, help="output folder (data/, refined/, dedup/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
     p.add_argument("--keep-rejected", action="store_true", help=argparse.SUPPRESS)  # no-op: a sample is always kept
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("dedup", help="deduplicate any folder of Parquet files with a `text` column",
+                       description="MinHash, exact-substring and URL dedup over Parquet files (e.g. several runs or snapshots); re-running skips.")
+    p.add_argument("--input", required=True, metavar="DIR", help="folder of Parquet files (searched recursively, sorted order = global order)")
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder (data/, dedup/, rejected/, stats.json)")
+    p.add_argument("--kind", default=None, help="comma-separated kinds to run, of minhash,exact,url (default: those enabled in the config)")
+    p.add_argument("--config", default=None, help="pipeline YAML whose dedup: and output: sections apply (default: the paper's)")
+    p.add_argument("--workers", type=int, default=None, help="parallel Ray tasks (default: runner.workers of the config)")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
+    p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("stats", help="print the funnel of a run, or two runs side by side",
                        description="Print a run's funnel from OUTPUT/stats.json; with two outputs, both runs and B - A.")

@@ -89,6 +89,10 @@ GOPHER_TOO_FEW_ALPHA_WORDS = "gopher_too_few_alpha_words"
 GOPHER_TOO_FEW_STOP_WORDS = "gopher_too_few_stop_words"
 # RefinedWeb line-wise corrections (filters/lines.py)
 LINES_TOO_MUCH_REMOVED = "lines_removed_too_many_words"
+# deduplication over all shards of a run (refinedweb/dedup/, RefinedWeb App. G.3)
+DEDUP_MINHASH_DUPLICATE = "dedup_minhash_duplicate"  # in a MinHash cluster whose kept member comes first
+DEDUP_EXACT_TOO_SHORT = "dedup_exact_too_short"  # fewer than 20 non-duplicate characters left after cutting
+DEDUP_URL_DUPLICATE = "dedup_url_duplicate"  # the same URL (fragment stripped) came earlier
 
 # The columns every output shard starts with; signal columns follow.
 OUTPUT_BASE_COLUMNS = (ID, URL, DATE, SOURCE, TEXT, LANGUAGE, LANGUAGE_SCORE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from refinedweb.config import check, load_yaml
+from refinedweb.dedup.config import DedupConfig
 from refinedweb.filters.language import LanguageConfig, LanguageFilter
 from refinedweb.filters.lines import LineFilter, LinesConfig
 from refinedweb.filters.quality import QualityConfig, QualityFilter
@@ -62,6 +63,7 @@ class PipelineConfig:
     repetition: RepetitionConfig = field(default_factory=RepetitionConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     lines: LinesConfig = field(default_factory=LinesConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
 

@@ -3,9 +3,10 @@
 Ray Data plan: ``from_items(files)`` -> ``map_batches(read_records)`` (tasks streaming a file's
 records as blocks) -> ``map_batches(RefineActor)`` (an actor pool: the stages, fastText included,
 built once per actor). Small blocks let one large WARC spread over every actor. The driver gathers
-each file's kept rows and counters, writes its shard atomically and marks it done; files already
-done are skipped, so re-running the same command resumes. A local Ray instance is started unless
-``address`` names an existing cluster.
+each file's kept rows and counters, writes its shard (``out/refined/``) atomically and marks it
+done; files already done are skipped, so re-running the same command resumes. Then the global dedup
+phase (refinedweb/dedup/phase.py) turns every input's refined shard into the final ``out/data/``.
+A local Ray instance is started unless ``address`` names an existing cluster.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import to_dict
+from refinedweb.dedup.phase import Shard, add_to_run_stats, dedup_phase
 from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
 from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
 from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
@@ -184,8 +186,13 @@ def run(
                     _log(f"[{done}/{len(todo)}] {source}: {prog.meta['records']} records -> {written} documents")
         if progress:
             raise RuntimeError(f"input files never completed: {sorted(progress)}")
+    shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in inputs]
+    result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
+    out.absorb_rejected(config.output)  # the dedup phase's per-shard samples join the run's one sample
+    if result.skipped:
+        _log(f"dedup: already done for these {len(shards)} shards in {output}")
     states = [s for s in out.states() if s["path"] in set(inputs)]
-    stats = run_stats(states, time.perf_counter() - start)
+    stats = add_to_run_stats(run_stats(states, time.perf_counter() - start), result)
     check_accounting(stats["records_read"], stats["docs_written"], stages_from_json(stats["stages"]), str(output))
     write_json_atomic(Path(output) / "stats.json", stats)
     return stats

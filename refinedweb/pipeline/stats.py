@@ -28,6 +28,8 @@ class StageStats:
     seconds: float = 0.0
     histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Signal name -> fixed-bin histogram over the documents entering the stage (pipeline/histogram.py)."""
+    extra: dict[str, int] = field(default_factory=dict)
+    """Stage-specific counters (e.g. exact dedup's spans and characters cut); in stats.json only when set."""
 
     def add(self, other: "StageStats") -> None:
         self.docs_in += other.docs_in
@@ -38,6 +40,8 @@ class StageStats:
         for reason, n in other.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + n
         merge_histograms(self.histograms, other.histograms)
+        for key, n in other.extra.items():
+            self.extra[key] = self.extra.get(key, 0) + n
 
     @property
     def docs_dropped(self) -> int:
@@ -49,12 +53,15 @@ class StageStats:
         d["seconds"] = round(self.seconds, 3)
         if not self.histograms:
             del d["histograms"]  # stages without threshold signals keep the original shape
+        if not self.extra:
+            del d["extra"]  # stats.json keeps its earlier shape for stages without extra counters
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StageStats":
         fields = {k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")}
-        return cls(**fields, histograms={k: dict(h) for k, h in (d.get("histograms") or {}).items()})
+        histograms = {k: dict(h) for k, h in (d.get("histograms") or {}).items()}
+        return cls(**fields, histograms=histograms, extra=dict(d.get("extra") or {}))
 
 
 def merge_stages(into: list[StageStats], more: Iterable[StageStats]) -> list[StageStats]:

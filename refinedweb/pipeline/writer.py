@@ -1,9 +1,10 @@
 """Output shards, per-file state and completion markers, all written atomically.
 
 The unit of work and of resume is the input file: its kept documents land as one zstd Parquet shard
-under ``out/data/`` and its counters under ``out/state/``. Its rejected documents are merged into
-the run's one bounded sample, ``out/rejected/sample.parquet`` (bottom-k per reason over the whole run,
-so a billion-document run stores ``k`` rejects per reason, not its rejects). The state file is renamed
+under ``out/refined/`` (the global dedup phase then writes the final corpus to ``out/data/``) and
+its counters under ``out/state/``. Its rejected documents are merged into the run's one bounded
+sample, ``out/rejected/sample.parquet`` (bottom-k per reason over the whole run, so a
+billion-document run stores ``k`` rejects per reason, not its rejects). The state file is renamed
 into place last, so it doubles as the completion marker: a crash at any point leaves either a
 finished file or one that the next run redoes from scratch (merging its rejects again is a no-op).
 """
@@ -29,6 +30,7 @@ from refinedweb.pipeline.stats import write_json_atomic
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
 REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents
 STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
+REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
 
 
 @dataclass(frozen=True)
@@ -73,15 +75,19 @@ class OutputDir:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        for sub in (DATA_DIR, REJECTED_DIR, STATE_DIR):
+        for sub in (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._sample: pa.Table | None = None  # the run's rejected sample, read on first use
 
     def state_path(self, source: str) -> Path:
         return self.root / STATE_DIR / f"{shard_name(source)}.json"
 
+    def refined_path(self, source: str) -> Path:
+        return self.root / REFINED_DIR / f"{shard_name(source)}.parquet"
+
     def is_done(self, source: str) -> bool:
-        return self.state_path(source).is_file()
+        """Marked done and its shard present (an output from before refined/ existed is redone)."""
+        return self.state_path(source).is_file() and self.refined_path(source).is_file()
 
     def states(self) -> list[dict[str, Any]]:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
@@ -97,13 +103,22 @@ class OutputDir:
         self._sample = merge_samples([self._sample, *rejected], config.rejected_per_reason)
         write_parquet_atomic(self._sample, path, config)
 
+    def absorb_rejected(self, config: OutputConfig) -> None:
+        """Merge per-shard samples (the dedup phase's, older runs' per-file ones) into the run's sample."""
+        others = sorted(p for p in (self.root / REJECTED_DIR).glob("*.parquet") if p.name != REJECTED_SAMPLE)
+        if not others:
+            return
+        self.add_rejected([pq.read_table(p) for p in others], config)
+        for p in others:
+            p.unlink()
+
     def finish_file(self, source: str, kept: list[pa.Table], rejected: list[pa.Table], state: dict[str, Any], config: OutputConfig) -> int:
         """Write one input file's shard, rejected sample and state (last); return documents written."""
         name = shard_name(source)
         table = concat_kept(kept)
-        write_parquet_atomic(table, self.root / DATA_DIR / f"{name}.parquet", config)
+        write_parquet_atomic(table, self.refined_path(source), config)
         self.add_rejected(rejected, config)
-        state = {**state, "shard": f"{DATA_DIR}/{name}.parquet", "docs_written": len(table)}
+        state = {**state, "shard": f"{REFINED_DIR}/{name}.parquet", "docs_written": len(table)}
         write_json_atomic(self.state_path(source), state)
         return len(table)
 

@@ -1,0 +1,446 @@
+"""The global dedup phase: shards in, the final corpus out, counted like every refinery stage.
+
+After the per-file refinery (or standalone over any Parquet with a `text` column), in RefinedWeb's
+order (§3.3 / Fig. 2): MinHash (fuzzy), then exact substrings, then URLs. Each kind first decides
+over all shards on Ray and records its decisions under ``OUT/dedup/``:
+
+- ``minhash/<i>.parquet``: rows of shard ``i`` in a MinHash cluster whose kept member is another
+  (``minhash_clusters.parquet``: the whole cluster table);
+- ``exact/g<j>.parquet``: cut character spans of the documents of suffix-array group ``j``
+  (refinedweb/dedup/exact.py);
+- ``url/p<k>.parquet``: (file, row) of URL duplicates found by shuffle reducer ``k``.
+
+Then one Ray task per shard applies the three stages with the refinery's executor
+(``refine.run_stage``: documents and characters in/out, drops per reason, a bounded rejected sample)
+and writes ``OUT/data/<name>.parquet`` atomically: kept rows in input order, ``text`` shortened by
+the exact cuts. ``OUT/dedup/done.json`` is written last; it records the inputs (path, size,
+mtime) and the config, so a re-run with the same inputs skips the phase and new inputs redo it.
+
+Every task reads its inputs by path, so on a multi-node cluster OUT and the inputs must be on
+storage every node sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from refinedweb import schema
+from refinedweb.config import to_dict
+from refinedweb.dedup import exact as exact_mod
+from refinedweb.dedup import minhash as minhash_mod
+from refinedweb.dedup import urls as urls_mod
+from refinedweb.dedup.config import DedupConfig
+from refinedweb.pipeline.refine import REJECTED_SCHEMA, bottom_k, run_stage
+from refinedweb.pipeline.stage import annotate, set_column
+from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, stages_from_json, write_json_atomic
+from refinedweb.pipeline.writer import DATA_DIR, REJECTED_DIR, OutputConfig, write_parquet_atomic
+
+MINHASH_STAGE, EXACT_STAGE, URL_STAGE = "minhash", "exact_substring", "url_dedup"
+DEDUP_DIR = "dedup"
+DONE = "done.json"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One input of the phase: a Parquet file and the name of its output under ``OUT/data/``."""
+
+    path: str
+    name: str  # relative path ending in .parquet, e.g. "x.parquet" or "snapshot-1/x.parquet"
+
+
+@dataclass
+class DedupResult:
+    """The phase's funnel rows and the documents written per output shard."""
+
+    stages: list[StageStats]
+    written: dict[str, int]
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every task of one phase needs to find its inputs and decisions."""
+
+    shards: tuple[Shard, ...]
+    out: str
+    cfg: DedupConfig
+    output: OutputConfig
+    rejected_k: int
+    groups_of: tuple[tuple[int, ...], ...] = ()  # exact groups covering each shard
+    url_parts: int = 0
+
+    @property
+    def state(self) -> Path:
+        return Path(self.out) / DEDUP_DIR
+
+
+def _fingerprint(shards: list[Shard], cfg: DedupConfig, output: OutputConfig, rejected_k: int) -> dict[str, Any]:
+    inputs = []
+    for s in shards:
+        st = os.stat(s.path)
+        inputs.append([s.path, s.name, st.st_size, st.st_mtime_ns])
+    return {"inputs": inputs, "dedup": to_dict(cfg), "output": to_dict(output), "rejected_k": rejected_k}
+
+
+def _remote(fn, **options):
+    import ray
+
+    return ray.remote(num_cpus=1, max_retries=1, **options)(fn)
+
+
+def _rows_of(state: Path, kind: str, file: int, parts: list[str]) -> pa.Table | None:
+    """Rows of shard ``file`` in the decision files ``state/kind/<part>.parquet`` (None if there are none)."""
+    paths = [state / kind / f"{p}.parquet" for p in parts]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        return None
+    tables = [pq.read_table(p, filters=[("file", "=", file)]) for p in paths]
+    table = pa.concat_tables(tables)
+    return table if len(table) else None
+
+
+def _minhash_rows(ctx: _Ctx, file: int) -> np.ndarray:
+    if not ctx.cfg.minhash.enabled:
+        return np.empty(0, np.int64)
+    t = _rows_of(ctx.state, "minhash", file, ["dropped"])
+    return np.empty(0, np.int64) if t is None else t.column("row").to_numpy()
+
+
+def _exact_cuts(ctx: _Ctx, file: int) -> pa.Table:
+    if not ctx.cfg.exact.enabled:
+        return exact_mod.CUTS_SCHEMA.empty_table()
+    t = _rows_of(ctx.state, "exact", file, [f"g{j}" for j in ctx.groups_of[file]])
+    return exact_mod.CUTS_SCHEMA.empty_table() if t is None else t
+
+
+def _url_rows(ctx: _Ctx, file: int) -> np.ndarray:
+    if not ctx.cfg.url.enabled:
+        return np.empty(0, np.int64)
+    t = _rows_of(ctx.state, "url", file, [f"p{k}" for k in range(ctx.url_parts)])
+    return np.empty(0, np.int64) if t is None else t.column("row").to_numpy()
+
+
+# --- MinHash ---------------------------------------------------------------------------------------
+
+
+def _minhash_step(ctx: _Ctx, workers: int) -> None:
+    """Cluster every shard's documents (the minhash module) and record the dropped rows."""
+    paths = [s.path for s in ctx.shards]
+    table = minhash_mod.minhash_clusters(paths, ctx.cfg.minhash, workers)
+    (ctx.state / "minhash").mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, ctx.state / "minhash_clusters.parquet")
+    index = {p: i for i, p in enumerate(paths)}
+    dropped = table.filter(pc.invert(table.column("keep")))
+    files = pa.array([index[p] for p in dropped.column("file").to_pylist()], pa.int32())
+    rows = pa.table({"file": files, "row": dropped.column("row").cast(pa.int64()), "cluster": dropped.column("cluster")})
+    rows = rows.sort_by([("file", "ascending"), ("row", "ascending")])
+    pq.write_table(rows, ctx.state / "minhash" / "dropped.parquet", row_group_size=65_536)  # tasks read their file's groups
+
+
+# --- exact substrings ------------------------------------------------------------------------------
+
+
+def _read_range(path: str, column: str, lo: int, hi: int) -> list[Any]:
+    """Values of ``column`` for rows ``[lo, hi)``, reading only the row groups that hold them."""
+    pf = pq.ParquetFile(path)
+    start, groups, first = 0, [], None
+    for g in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        if start < hi and start + n > lo:
+            groups.append(g)
+            first = start if first is None else first
+        start += n
+    if not groups:
+        return []
+    values = pf.read_row_groups(groups, columns=[column]).column(column)
+    return values.slice(lo - first, hi - lo).to_pylist()
+
+
+def _scan_task(ctx: _Ctx, file: int) -> list[tuple[int, int, int, int]]:
+    """One shard's rows cut into chunks that fit a group: ``(file, lo, hi, chars)``; MinHash drops count 0."""
+    path = ctx.shards[file].path
+    lengths = []
+    for batch in pq.ParquetFile(path).iter_batches(columns=[schema.TEXT], batch_size=65_536):
+        lengths.append(pc.fill_null(pc.utf8_length(batch.column(0)), 0).to_numpy(zero_copy_only=False))
+    lengths = np.concatenate(lengths) if lengths else np.empty(0, np.int64)
+    lengths[_minhash_rows(ctx, file)] = 0
+    return [(file, lo, hi, chars) for lo, hi, chars in exact_mod.chunk_rows(lengths, ctx.cfg.exact.group_chars())]
+
+
+def _exact_task(ctx: _Ctx, j: int, group: list[tuple[int, int, int]]) -> int:
+    """Find the cut spans of group ``j`` and write them to ``exact/g<j>.parquet``; returns documents cut."""
+    docs = []
+    for file, lo, hi in group:
+        skip = set(_minhash_rows(ctx, file).tolist())
+        texts = _read_range(ctx.shards[file].path, schema.TEXT, lo, hi)
+        docs.extend((file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip)
+    cuts = exact_mod.find_cuts(docs, ctx.cfg.exact)
+    write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
+    return len(cuts)
+
+
+def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
+    """Plan suffix-array groups within the memory budget and cut each group; returns groups per shard."""
+    import ray
+
+    (ctx.state / "exact").mkdir(parents=True, exist_ok=True)
+    ref = ray.put(ctx)
+    scan = _remote(_scan_task)
+    chunks = [c for part in ray.get([scan.remote(ref, i) for i in range(len(ctx.shards))]) for c in part]
+    groups = exact_mod.plan_groups(chunks, ctx.cfg.exact.group_chars())
+    task = _remote(_exact_task)
+    ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
+    groups_of: list[set[int]] = [set() for _ in ctx.shards]
+    for j, g in enumerate(groups):
+        for file, _, _ in g:
+            groups_of[file].add(j)
+    return tuple(tuple(sorted(s)) for s in groups_of)
+
+
+# --- URLs --------------------------------------------------------------------------------------------
+
+
+def _url_map_task(ctx: _Ctx, file: int, parts: int):
+    """The surviving rows' URL keys of one shard, split into ``parts`` partitions."""
+    path = ctx.shards[file].path
+    urls: list[str | None] = []
+    if schema.URL in pq.read_schema(path).names:  # without a url column no document is a URL duplicate
+        urls = pq.read_table(path, columns=[schema.URL]).column(schema.URL).cast(pa.string()).to_pylist()
+    alive = np.ones(len(urls), bool)
+    if urls:  # only MinHash and exact-dedup survivors compete for their URL
+        cuts = _exact_cuts(ctx, file)
+        alive[_minhash_rows(ctx, file)] = False
+        alive[cuts.filter(cuts.column("drop")).column("row").to_numpy()] = False
+    rows = np.flatnonzero(alive)
+    keys = urls_mod.url_keys([urls[r] for r in rows.tolist()], rows, file)
+    split = urls_mod.partition(keys, parts)
+    return split if parts > 1 else split[0]
+
+
+def _url_reduce_task(ctx: _Ctx, k: int, *parts) -> int:
+    """Find the duplicates of partition ``k`` and write them to ``url/p<k>.parquet``."""
+    files, rows = urls_mod.split_order(urls_mod.duplicates(list(parts)))
+    table = pa.table({"file": pa.array(files, pa.int32()), "row": pa.array(rows, pa.int64())})
+    write_parquet_atomic(table, ctx.state / "url" / f"p{k}.parquet", ctx.output)
+    return len(table)
+
+
+def _url_step(ctx: _Ctx, workers: int) -> int:
+    """The URL shuffle: map every shard's keys, reduce each partition; returns the partition count."""
+    import ray
+
+    (ctx.state / "url").mkdir(parents=True, exist_ok=True)
+    docs = sum(pq.ParquetFile(s.path).metadata.num_rows for s in ctx.shards)
+    parts = ctx.cfg.url.partitions(docs, workers)
+    mapper = _remote(_url_map_task, num_returns=parts)
+    ref = ray.put(ctx)
+    maps = [mapper.remote(ref, i, parts) for i in range(len(ctx.shards))]
+    maps = [m if parts > 1 else [m] for m in maps]
+    reducer = _remote(_url_reduce_task)
+    ray.get([reducer.remote(ref, k, *[m[k] for m in maps]) for k in range(parts)])
+    return parts
+
+
+# --- applying the decisions --------------------------------------------------------------------------
+
+
+def _work_table(ctx: _Ctx, file: int) -> tuple[pa.Table, list[str]]:
+    """Shard ``file`` with its row index, and id/url/source where it has none; returns the added columns."""
+    shard = ctx.shards[file]
+    table = pq.read_table(shard.path)
+    n = len(table)
+    added = {schema.ROW: pa.array(np.arange(n, dtype=np.int64))}
+    if schema.ID not in table.column_names:  # the contract's stable id: "<file>:<row>"
+        added[schema.ID] = pa.array([f"{shard.name}:{r}" for r in range(n)], pa.string())
+    if schema.URL not in table.column_names:
+        added[schema.URL] = pa.nulls(n, pa.string())
+    if schema.SOURCE not in table.column_names:
+        added[schema.SOURCE] = pa.array([shard.path] * n, pa.string())
+    for name, values in added.items():
+        table = table.append_column(name, values)
+    return table, list(added)
+
+
+def _drop_rows(rows: np.ndarray, reason: str):
+    """A stage that drops the rows whose index is in ``rows``."""
+
+    def stage(batch: pa.Table) -> pa.Table:
+        hit = np.isin(batch.column(schema.ROW).to_numpy(), rows)
+        return annotate(batch, [reason if h else None for h in hit.tolist()])
+
+    return stage
+
+
+def _cut_stage(cuts: pa.Table):
+    """A stage that cuts the exact duplicates out of the text, or drops the document if too little is left.
+
+    Dropped documents keep their original text, so the rejected sample shows what was removed.
+    """
+    by_row = {r: i for i, r in enumerate(cuts.column("row").to_pylist())}
+    starts, ends, drop = (cuts.column(c).to_pylist() for c in ("starts", "ends", "drop"))
+
+    def stage(batch: pa.Table) -> pa.Table:
+        texts = batch.column(schema.TEXT).to_pylist()
+        reasons: list[str | None] = [None] * len(texts)
+        for j, row in enumerate(batch.column(schema.ROW).to_pylist()):
+            i = by_row.get(row)
+            if i is None:
+                continue
+            if drop[i]:
+                reasons[j] = schema.DEDUP_EXACT_TOO_SHORT
+            else:
+                texts[j] = exact_mod.apply_cuts(texts[j] or "", starts[i], ends[i])
+        return annotate(set_column(batch, schema.TEXT, pa.array(texts, pa.string())), reasons)
+
+    return stage
+
+
+def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str]:
+    """Apply the three kinds' decisions to one shard, write its final shard; returns its funnel rows."""
+    shard = ctx.shards[file]
+    table, added = _work_table(ctx, file)
+    records = len(table)
+    stages: list[StageStats] = []
+    samples = []
+    todo = []
+    if ctx.cfg.minhash.enabled:
+        todo.append((MINHASH_STAGE, _drop_rows(_minhash_rows(ctx, file), schema.DEDUP_MINHASH_DUPLICATE)))
+    cuts = _exact_cuts(ctx, file)
+    if ctx.cfg.exact.enabled:
+        todo.append((EXACT_STAGE, _cut_stage(cuts)))
+    if ctx.cfg.url.enabled:
+        todo.append((URL_STAGE, _drop_rows(_url_rows(ctx, file), schema.DEDUP_URL_DUPLICATE)))
+    for name, fn in todo:
+        table, st, rejected = run_stage(name, table, fn, ctx.rejected_k)
+        if name == EXACT_STAGE:
+            st.extra = {"spans_cut": int(pc.sum(pc.list_value_length(cuts.column("starts"))).as_py() or 0),
+                        "chars_cut": int(pc.sum(cuts.column("chars_cut")).as_py() or 0)}
+        stages.append(st)
+        if rejected is not None:
+            samples.append(rejected)
+    check_accounting(records, len(table), stages, shard.path)
+    dest = Path(ctx.out) / DATA_DIR / shard.name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(table.drop_columns(added), dest, ctx.output)
+    if samples:
+        sample = bottom_k(pa.concat_tables(samples), ctx.rejected_k).cast(REJECTED_SCHEMA)
+        write_parquet_atomic(sample, Path(ctx.out) / REJECTED_DIR / _rejected_name(shard), ctx.output)
+    return [s.to_json() for s in stages], len(table), shard.name
+
+
+def _rejected_name(shard: Shard) -> str:
+    return "dedup-" + shard.name.replace("/", "__")
+
+
+# --- the phase -----------------------------------------------------------------------------------------
+
+
+def _link_all(shards: list[Shard], out: Path) -> DedupResult:
+    """Every kind switched off: the final corpus is the input, hard-linked (copied across file systems)."""
+    written = {}
+    for s in shards:
+        dest = out / DATA_DIR / s.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.unlink(missing_ok=True)
+        try:
+            os.link(s.path, dest)
+        except OSError:
+            shutil.copyfile(s.path, dest)
+        written[s.name] = pq.ParquetFile(dest).metadata.num_rows
+    return DedupResult([], written)
+
+
+def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
+    """Decide with each enabled kind over all shards, then apply the decisions shard by shard."""
+    import ray
+
+    seconds: dict[str, float] = {}
+    steps = [(MINHASH_STAGE, ctx.cfg.minhash.enabled), (EXACT_STAGE, ctx.cfg.exact.enabled), (URL_STAGE, ctx.cfg.url.enabled)]
+    for name, enabled in steps:
+        if not enabled:
+            continue
+        start = time.perf_counter()
+        if name == MINHASH_STAGE:
+            _minhash_step(ctx, workers)
+        elif name == EXACT_STAGE:
+            ctx = replace(ctx, groups_of=_exact_step(ctx))
+        else:
+            ctx = replace(ctx, url_parts=_url_step(ctx, workers))
+        seconds[name] = time.perf_counter() - start
+    apply = _remote(_apply_task)
+    ref = ray.put(ctx)
+    stages: list[StageStats] = []
+    written = {}
+    for stats, n, name in ray.get([apply.remote(ref, i) for i in range(len(ctx.shards))]):
+        merge_stages(stages, stages_from_json(stats))
+        written[name] = n
+    for st in stages:
+        st.seconds += seconds.get(st.name, 0.0)
+    return DedupResult(stages, written)
+
+
+def _clear_outputs(out: Path, shards: list[Shard]) -> None:
+    """Remove earlier decisions, dedup reject samples and final shards that are not outputs of these inputs."""
+    shutil.rmtree(out / DEDUP_DIR, ignore_errors=True)
+    (out / DEDUP_DIR).mkdir(parents=True)
+    for p in (out / REJECTED_DIR).glob("dedup-*.parquet"):
+        p.unlink()
+    names = {s.name for s in shards}
+    for p in (out / DATA_DIR).rglob("*.parquet"):
+        if p.relative_to(out / DATA_DIR).as_posix() not in names:
+            p.unlink()
+
+
+def dedup_phase(
+    shards: list[Shard],
+    out: str | Path,
+    cfg: DedupConfig,
+    output: OutputConfig,
+    workers: int,
+    address: str | None = None,
+    rejected_k: int = 0,
+) -> DedupResult:
+    """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs."""
+    out = Path(out)
+    key = _fingerprint(shards, cfg, output, rejected_k)
+    done = out / DEDUP_DIR / DONE
+    if done.is_file():
+        record = json.loads(done.read_text(encoding="utf-8"))
+        if record.get("key") == key and all((out / DATA_DIR / s.name).is_file() for s in shards):
+            return DedupResult(stages_from_json(record["stages"]), record["written"], skipped=True)
+    for sub in (DATA_DIR, REJECTED_DIR):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    _clear_outputs(out, shards)
+    if not cfg.enabled_kinds():
+        result = _link_all(shards, out)
+    else:
+        from refinedweb.pipeline.runner import init_ray
+
+        init_ray(workers, address)
+        ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k)
+        result = _deduplicate(ctx, workers)
+    write_json_atomic(done, {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written})
+    return result
+
+
+def add_to_run_stats(stats: dict[str, Any], result: DedupResult) -> dict[str, Any]:
+    """A refinery run's stats.json with the dedup stages appended and the final counts per file."""
+    stats["stages"] = stats["stages"] + [s.to_json() for s in result.stages]
+    for f in stats["files"]:
+        name = f["shard"].split("/", 1)[-1]
+        f["docs_refined"] = f["docs_written"]
+        f["docs_written"] = result.written[name]
+        f["shard"] = f"{DATA_DIR}/{name}"
+    stats["docs_written"] = sum(f["docs_written"] for f in stats["files"])
+    return stats

@@ -1,0 +1,81 @@
+"""``refinedweb dedup``: the dedup phase over any folder of Parquet files with a `text` column.
+
+For deduplicating across runs and snapshots: point ``--input`` at a folder holding several runs'
+``data/`` folders (or any Parquet with `text`, and `id`, `url` where present). Files are taken in
+sorted path order, which is the global order that decides which copy is kept; each lands under
+``OUT/data/`` at the same relative path. ``OUT/stats.json`` has the dedup stages' funnel.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refinedweb import schema
+from refinedweb.config import UserError
+from refinedweb.dedup.phase import Shard, dedup_phase
+from refinedweb.pipeline.pipeline import PipelineConfig
+from refinedweb.pipeline.stats import check_accounting, write_json_atomic
+from refinedweb.pipeline.writer import OutputDir
+
+
+def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
+    """The Parquet files under ``input_dir`` in sorted order; bad input is a ``UserError`` naming it."""
+    root = Path(input_dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: not a folder")
+    out = Path(output).resolve()
+    if out == root.resolve() or root.resolve() in out.parents:
+        raise UserError(f"{output}: the output folder must not be inside the input folder {root}")
+    paths = sorted(p for p in root.rglob("*.parquet") if not p.name.startswith("."))
+    if not paths:
+        raise UserError(f"{root}: no Parquet files (*.parquet) found")
+    shards = []
+    for p in paths:
+        try:
+            fields = pq.read_schema(p)
+        except (pa.ArrowException, OSError) as exc:
+            raise UserError(f"{p}: not a readable Parquet file ({exc})") from None
+        if schema.TEXT not in fields.names:
+            raise UserError(f"{p}: no `{schema.TEXT}` column (columns: {', '.join(fields.names)})")
+        tp = fields.field(schema.TEXT).type
+        if not (pa.types.is_string(tp) or pa.types.is_large_string(tp)):
+            raise UserError(f"{p}: column `{schema.TEXT}` is {tp}, not a string")
+        shards.append(Shard(str(p), p.relative_to(root).as_posix()))
+    return shards
+
+
+def dedup_folder(
+    config: PipelineConfig,
+    input_dir: str | Path,
+    output: str | Path,
+    workers: int | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json."""
+    start = time.perf_counter()
+    shards = find_shards(input_dir, output)
+    workers = workers or config.runner.workers
+    result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
+    OutputDir(output).absorb_rejected(config.output)
+    if result.skipped:
+        print(f"dedup: already done for these {len(shards)} files in {output}", file=sys.stderr, flush=True)
+    files = []
+    for s in shards:
+        records = pq.ParquetFile(s.path).metadata.num_rows
+        files.append({"path": s.path, "shard": f"data/{s.name}", "records": records, "docs_written": result.written[s.name]})
+    stats = {
+        "records_read": sum(f["records"] for f in files),
+        "docs_written": sum(f["docs_written"] for f in files),
+        "stages": [s.to_json() for s in result.stages],
+        "files": files,
+        "wall_seconds": round(time.perf_counter() - start, 2),
+    }
+    check_accounting(stats["records_read"], stats["docs_written"], result.stages, str(output))
+    write_json_atomic(Path(output) / "stats.json", stats)
+    return stats
