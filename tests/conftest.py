@@ -16,23 +16,6 @@ def _shared_data() -> Path:
     return Path(env) if env else REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _minhash_placeholder():
-    """Until the `minhash` branch is merged: its contract shim calls an exact-Jaccard stand-in.
-
-    Set through the environment so CLI subprocesses get it too. A no-op once the real
-    refinedweb/dedup/minhash.py is in (it has no CONTRACT_SHIM); delete this fixture then.
-    """
-    from refinedweb.dedup import minhash
-
-    if not getattr(minhash, "CONTRACT_SHIM", False):
-        yield
-        return
-    os.environ["REFINEDWEB_MINHASH_STANDIN"] = "tests.dedup.placeholder:exact_jaccard_clusters"
-    yield
-    os.environ.pop("REFINEDWEB_MINHASH_STANDIN", None)
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` (or $REFINEDWEB_SHARED_DATA); skips the test where it is absent."""

@@ -19,7 +19,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from refinedweb import schema
-from refinedweb.pipeline.pipeline import PipelineConfig, load_config
+from refinedweb.pipeline.pipeline import PipelineConfig
 from refinedweb.pipeline.runner import run
 from refinedweb.pipeline.stats import stages_from_json
 
