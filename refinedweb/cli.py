@@ -1,4 +1,4 @@
-"""The ``refinedweb`` command: run the refinery, print its funnel, train and export a Falcon.
+"""The ``refinedweb`` command: run the refinery, print its funnel, tokenize, train and export a Falcon.
 
 Every user error (missing input, unknown config key, bad threshold) is printed on one line naming
 what is wrong, with exit status 2.
@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print stats.json as is")
     p.set_defaults(func=_cmd_stats)
 
+    from refinedweb.tokenize.cli import register as register_tokenize
+
+    register_tokenize(sub)
     try:
         from refinedweb.trainer.cli import register as register_trainer
     except ImportError:  # the trainer's dependencies (torch) are optional for the refinery
