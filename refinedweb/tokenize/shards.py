@@ -17,12 +17,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from refinedweb import schema
@@ -49,7 +51,7 @@ class TokenizeConfig:
     eot_token: str = EOT
     """Appended to every document (Falcon: ``<|endoftext|>``); must be in the tokenizer's vocabulary."""
     docs_per_shard: int = 20_000
-    """Documents per unit of work and output shard (~20M tokens of web text, ~40 MB as uint16)."""
+    """Documents per unit of work and output shard; the trainer reads a whole shard into memory at once."""
     batch_docs: int = 1024
     """Documents per ``encode_batch`` call inside a task."""
     workers: int | None = None
@@ -122,57 +124,46 @@ def _tokenizer(sha256: str, tokenizer_json: str):
     return _TOKENIZERS[sha256]
 
 
-def encode(tok, texts: list[str], eot_id: int, dtype: str, batch_docs: int) -> tuple[np.ndarray, np.ndarray]:
-    """(flat token ids with EOT after each document, document start offsets incl. the end), single-threaded."""
+def encode(tok, texts: list[str], eot_id: int, dtype: str, batch_docs: int) -> pa.Array:
+    """The documents' token ids, EOT appended to each, as one Arrow list array (single-threaded)."""
     lengths = np.zeros(len(texts), dtype=np.int64)
     parts = []
     for i in range(0, len(texts), batch_docs):
         ids = [e.ids for e in tok.encode_batch_fast(texts[i : i + batch_docs], add_special_tokens=False)]
-        lengths[i : i + len(ids)] = [len(x) for x in ids]
-        flat = np.fromiter((t for x in ids for t in x), dtype=dtype, count=int(lengths[i : i + len(ids)].sum()))
-        parts.append(flat)
-    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-    ends = np.cumsum(lengths)
-    values = np.insert(flat, ends, eot_id)  # EOT after each document
+        lengths[i : i + len(ids)] = [len(x) + 1 for x in ids]
+        with_eot = chain.from_iterable(chain.from_iterable(zip(ids, repeat([eot_id]))))
+        parts.append(np.fromiter(with_eot, dtype=dtype, count=int(lengths[i : i + len(ids)].sum())))
+    values = pa.array(np.concatenate(parts) if parts else np.zeros(0, dtype=dtype))
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    offsets[1:] = ends + np.arange(1, len(texts) + 1)
-    return values, offsets
-
-
-def _shard_table(doc_ids: list[str], values: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> pa.Table:
-    """The rows in ``keep`` as an ``id`` / ``input_ids`` table."""
-    idx = np.flatnonzero(keep)
-    lengths = np.diff(offsets)[idx]
-    sub_offsets = np.zeros(len(idx) + 1, dtype=np.int32 if len(values) < 2**31 else np.int64)
-    np.cumsum(lengths, out=sub_offsets[1:])
-    # token j of the output comes from offsets[doc] + (j - sub_offsets[doc]) of its document
-    take = np.arange(int(sub_offsets[-1]), dtype=np.int64) + np.repeat(offsets[idx] - sub_offsets[:-1], lengths)
-    list_cls = pa.ListArray if sub_offsets.dtype == np.int32 else pa.LargeListArray
-    input_ids = list_cls.from_arrays(pa.array(sub_offsets), pa.array(values[take]))
-    return pa.table({schema.ID: pa.array([doc_ids[i] for i in idx], pa.string()), schema.INPUT_IDS: input_ids})
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] < 2**31:
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+    return pa.LargeListArray.from_arrays(pa.array(offsets), values)
 
 
 def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], config: TokenizeConfig, out: str) -> dict:
     """Ray task: tokenize one unit, write its shards and then its state file; returns the state."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one task = one core; Ray runs one task per CPU
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     table = read_rows(unit.source, unit.start, unit.stop)
     doc_ids, texts = table.column(schema.ID).to_pylist(), table.column(schema.TEXT).to_pylist()
     for i, (d, t) in enumerate(zip(doc_ids, texts)):
         if d is None or t is None:
             return {"error": f"{unit.source}: row {unit.start + i} has a null {schema.ID if d is None else schema.TEXT}"}
     tok = _tokenizer(settings["sha256"], tokenizer_json)
-    values, offsets = encode(tok, texts, settings["eot_id"], settings["dtype"], config.batch_docs)
+    input_ids = encode(tok, texts, settings["eot_id"], settings["dtype"], config.batch_docs)
+    tokens = table.select([schema.ID]).append_column(schema.INPUT_IDS, input_ids)
     val = is_validation(doc_ids, config.val_fraction, config.split_seed)
     state: dict[str, Any] = {"source": unit.source, "rows": [unit.start, unit.stop], "settings": settings}
     root = Path(out)
     for split, keep in ((TRAIN, ~val), (VAL, val)):
-        shard = _shard_table(doc_ids, values, offsets, keep)
+        shard = tokens.filter(pa.array(keep))
         rel = f"{split}/{unit.name}.parquet"
         if len(shard):
             write_parquet_atomic(shard, root / rel, OutputConfig())
-        state[split] = {"path": rel, "documents": len(shard), "tokens": int(np.diff(offsets)[keep].sum())}
-    state["seconds"] = time.perf_counter() - start
+        n_tokens = int(pc.sum(pc.list_value_length(shard.column(schema.INPUT_IDS))).as_py() or 0)
+        state[split] = {"path": rel, "documents": len(shard), "tokens": n_tokens}
+    state["seconds"], state["cpu_seconds"] = time.perf_counter() - start, time.process_time() - cpu
     write_json_atomic(root / STATE_DIR / f"{unit.name}.json", state)
     return state
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -11,7 +10,7 @@ from refinedweb import schema
 from refinedweb.config import ConfigError, UserError
 from refinedweb.tokenize.bpe import load_tokenizer
 from refinedweb.tokenize.manifest import read_manifest, tokenizer_sha256
-from refinedweb.tokenize.shards import TokenizeConfig, _shard_table, is_validation, plan_units
+from refinedweb.tokenize.shards import TokenizeConfig, encode, is_validation, plan_units
 
 from .conftest import SMALL_VOCAB, run_tokenize
 
@@ -102,12 +101,13 @@ def test_units_are_fixed_by_rows_and_names_must_not_collide(tmp_path):
         plan_units([tmp_path / "x" / "s.parquet", tmp_path / "y" / "s.parquet"], 2)
 
 
-def test_shard_table_keeps_the_dtype_and_picks_documents():
-    values = np.array([5, 6, 1, 7, 1, 8, 9, 1], dtype="uint32")
-    offsets = np.array([0, 3, 5, 8])
-    table = _shard_table(["a", "b", "c"], values, offsets, np.array([True, False, True]))
-    assert table.column(schema.INPUT_IDS).type == pa.list_(pa.uint32())
-    assert table.to_pylist() == [{"id": "a", "input_ids": [5, 6, 1]}, {"id": "c", "input_ids": [8, 9, 1]}]
+def test_encode_appends_eot_and_keeps_the_dtype(small_tokenizer):
+    tok = load_tokenizer(small_tokenizer)
+    texts = ["Hello world.", "", "Two\nlines 12345"]
+    for dtype, arrow in (("uint16", pa.uint16()), ("uint32", pa.uint32())):
+        array = encode(tok, texts, 11, dtype, batch_docs=2)
+        assert array.type == pa.list_(arrow)
+        assert array.to_pylist() == [tok.encode(t, add_special_tokens=False).ids + [11] for t in texts]
 
 
 @pytest.mark.parametrize("changes, field", [({"val_fraction": 1.0}, "val_fraction"),
