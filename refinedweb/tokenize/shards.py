@@ -106,10 +106,9 @@ def is_validation(doc_ids: Sequence[str], fraction: float, seed: int) -> np.ndar
     """Boolean mask: the documents whose id hashes (BLAKE2b, salted by ``seed``) below ``fraction``."""
     if fraction <= 0:
         return np.zeros(len(doc_ids), dtype=bool)
-    salt = str(seed).encode()
-    limit = int(fraction * 2**64)
-    return np.fromiter((int.from_bytes(hashlib.blake2b(d.encode(), digest_size=8, salt=salt[:16]).digest(), "big")
-                        < limit for d in doc_ids), dtype=bool, count=len(doc_ids))
+    salt, limit = f"{seed}\x00".encode(), int(fraction * 2**64)
+    return np.fromiter((int.from_bytes(hashlib.blake2b(salt + d.encode(), digest_size=8).digest(), "big") < limit
+                        for d in doc_ids), dtype=bool, count=len(doc_ids))
 
 
 _TOKENIZERS: dict[str, Any] = {}
@@ -154,7 +153,8 @@ def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], con
     input_ids = encode(tok, texts, settings["eot_id"], settings["dtype"], config.batch_docs)
     tokens = table.select([schema.ID]).append_column(schema.INPUT_IDS, input_ids)
     val = is_validation(doc_ids, config.val_fraction, config.split_seed)
-    state: dict[str, Any] = {"source": unit.source, "rows": [unit.start, unit.stop], "settings": settings}
+    state: dict[str, Any] = {"source": unit.source, "source_bytes": os.path.getsize(unit.source),
+                             "rows": [unit.start, unit.stop], "settings": settings}
     root = Path(out)
     for split, keep in ((TRAIN, ~val), (VAL, val)):
         shard = tokens.filter(pa.array(keep))
@@ -215,6 +215,18 @@ def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: To
              f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
 
 
+def _done(unit: Unit, output: Path) -> bool:
+    """Whether the unit's state file exists; one made from a file of another size is a ``UserError``."""
+    path = output / STATE_DIR / f"{unit.name}.json"
+    if not path.is_file():
+        return False
+    recorded = json.loads(path.read_text(encoding="utf-8")).get("source_bytes")
+    if recorded != os.path.getsize(unit.source):
+        raise UserError(f"{unit.source}: changed since it was tokenized into {output} ({path.name}); "
+                        "choose another --output")
+    return True
+
+
 def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | Path,
              config: TokenizeConfig = TokenizeConfig(), address: str | None = None) -> dict[str, Any]:
     """Tokenize ``inputs`` into ``output`` (units already done are skipped); returns a summary."""
@@ -228,7 +240,7 @@ def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | P
         (out / split).mkdir(exist_ok=True)
     tok_dir, settings, tokenizer_json = _prepare(tokenizer, out, config)
     units = plan_units(files, config.docs_per_shard)
-    todo = [u for u in units if not (out / STATE_DIR / f"{u.name}.json").is_file()]
+    todo = [u for u in units if not _done(u, out)]
     if len(todo) < len(units):
         _log(f"resuming: {len(units) - len(todo)} of {len(units)} shards already done in {out}")
     workers = config.workers or os.cpu_count() or 1

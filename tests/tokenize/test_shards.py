@@ -82,6 +82,16 @@ def test_other_settings_in_the_same_output_are_refused(tmp_path, refined_dir, sm
         run_tokenize(refined_dir, small_tokenizer, token_dir, val_fraction=0.2)
 
 
+def test_an_input_changed_since_is_refused(tmp_path, small_tokenizer):
+    src = tmp_path / "in" / "docs.parquet"
+    src.parent.mkdir()
+    pq.write_table(pa.table({schema.ID: ["a", "b"], schema.TEXT: ["one", "two"]}), src)
+    run_tokenize(src.parent, small_tokenizer, tmp_path / "out")
+    pq.write_table(pa.table({schema.ID: ["a", "b"], schema.TEXT: ["one", "two, longer now"]}), src)
+    with pytest.raises(UserError, match="docs.parquet: changed since it was tokenized"):
+        run_tokenize(src.parent, small_tokenizer, tmp_path / "out")
+
+
 def test_a_null_text_is_a_user_error_naming_the_file(tmp_path, small_tokenizer, refined_dir):
     bad = tmp_path / "in" / "bad.parquet"
     bad.parent.mkdir()
