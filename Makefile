@@ -4,6 +4,9 @@ PIP     := .venv/bin/pip
 STAMP   := .venv/.installed
 INPUT   ?= demo/sample.warc.gz
 OUT     ?= demo/out
+RUN     ?= demo/run
+STEPS   ?= 150
+PROMPT  ?= The
 
 .PHONY: setup demo test bench clean
 
@@ -20,6 +23,10 @@ demo: $(STAMP)
 	@if [ "$(INPUT)" = "demo/sample.warc.gz" ]; then $(PY) scripts/make_sample_warc.py --output demo/sample.warc.gz; fi
 	.venv/bin/refinedweb run configs/refinedweb.yaml --input '$(INPUT)' --output $(OUT) --workers 2
 	.venv/bin/refinedweb stats $(OUT)
+	.venv/bin/refinedweb tokenizer train --input $(OUT)/data --vocab-size 2048 --output $(OUT)/tokenizer
+	.venv/bin/refinedweb tokenize --input $(OUT)/data --tokenizer $(OUT)/tokenizer --output $(OUT)/tokens --workers 2 --val-fraction 0.1
+	.venv/bin/refinedweb train configs/train/tiny.yaml --data $(OUT)/tokens --out $(RUN) --max-steps $(STEPS) --resume
+	.venv/bin/refinedweb generate $(RUN) --prompt '$(PROMPT)' --max-new-tokens 60
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

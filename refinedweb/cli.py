@@ -1,4 +1,4 @@
-"""The ``refinedweb`` command: run the refinery, print its funnel, train and export a Falcon.
+"""The ``refinedweb`` command: run the refinery, print its funnel, tokenize, train and export a Falcon.
 
 Every user error (missing input, unknown config key, bad threshold) is printed on one line naming
 what is wrong, with exit status 2.
@@ -137,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kept", action="store_true", help="sample kept documents instead")
     p.add_argument("--n", type=int, default=5, help="documents to print (default 5)")
     p.set_defaults(func=_cmd_inspect)
+
+    from refinedweb.tokenize.cli import register as register_tokenize
+
+    register_tokenize(sub)
 
     try:
         from refinedweb.trainer.cli import register as register_trainer

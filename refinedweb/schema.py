@@ -15,6 +15,9 @@ TEXT = "text"  # extracted (or WET) text; null before extraction
 LANGUAGE = "language"  # fastText lid.176 top label, e.g. "en"
 LANGUAGE_SCORE = "language_score"  # probability of that label
 
+# --- token shard columns (refinedweb tokenize; the trainer reads them) ----------------------------
+INPUT_IDS = "input_ids"  # list<uint16|uint32>: a document's token ids, end-of-text token appended
+
 # --- runner-owned column -------------------------------------------------------------------------
 DROP_REASON = "drop_reason"  # null for kept rows, else one of the reasons below
 ROW = "_row"  # position of the record in its input file: shards keep input order whatever the workers
