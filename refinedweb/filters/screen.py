@@ -2,8 +2,9 @@
 
 Most pages of a crawl are not in the target language (RefinedWeb §3.1 keeps English, about half of
 Common Crawl) and trafilatura, which costs ~20 ms per page, would extract them only for language ID to
-throw the text away. The screen reads the page's visible text with a cheap lxml walk (scripts, styles
-and templates removed, a bounded number of characters from the body) and asks the same fastText
+throw the text away. The screen reads the page's visible text with a cheap lxml pass (a parser
+target, no tree; head, scripts and styles left out; parsing stops after a bounded number of
+characters) and asks the same fastText
 lid.176 model. A page is screened out only when the target languages together get a probability
 below ``max_target_prob`` on at least ``min_chars`` characters: boilerplate in another language
 lowers the target's probability but, on pages-A, no page kept by language ID after extraction scores
@@ -22,8 +23,8 @@ from lxml import etree
 
 from refinedweb.config import check
 
-_DROPPED_ELEMENTS = ("script", "style", "noscript", "template", "svg")
-
+_SKIPPED = frozenset({"head", "title", "script", "style", "noscript", "template", "svg"})
+_FEED_BYTES = 1 << 15
 
 @dataclass(frozen=True)
 class ScreenConfig:
@@ -44,31 +45,61 @@ class ScreenConfig:
         check(self.min_chars >= 0, "min_chars", f"must be >= 0, got {self.min_chars}")
 
 
-_PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
+class _TextCollector:
+    """lxml parser target: the text outside skipped elements, one piece per run between tags.
+
+    A target builds no tree, and the caller stops feeding the page once ``max_chars`` are collected,
+    so a long page costs no more than its first screenful of text.
+    """
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.parts: list[str] = []
+        self.size = 0
+        self.skipping = 0
+        self.pending: list[str] = []
+
+    def _flush(self) -> None:
+        if self.pending:
+            words = "".join(self.pending).split()
+            self.pending = []
+            if words:
+                self.parts.append(" ".join(words))
+                self.size += len(self.parts[-1]) + 1
+
+    def start(self, tag, attrib) -> None:
+        self._flush()
+        self.skipping += tag in _SKIPPED
+
+    def end(self, tag) -> None:
+        self._flush()
+        self.skipping -= tag in _SKIPPED
+
+    def data(self, text: str) -> None:
+        if not self.skipping and self.size < self.max_chars:
+            self.pending.append(text)
+
+    def close(self) -> str:
+        self._flush()
+        return " ".join(self.parts)[: self.max_chars]
 
 
 def visible_text(html: bytes, max_chars: int) -> str:
-    """Up to ``max_chars`` of the body's text, scripts and styles removed, runs of spaces collapsed.
+    """Up to ``max_chars`` of the page's visible text (head, scripts, styles left out), spaces collapsed.
 
     ``html`` is UTF-8 bytes (the reader has decoded the page already; a ``<meta charset>`` is ignored).
     """
+    collector = _TextCollector(max_chars)
+    parser = etree.HTMLParser(target=collector, encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True)
     try:
-        root = etree.fromstring(html, _PARSER)
-    except (etree.ParserError, ValueError):
-        return ""
-    if root is None:
-        return ""
-    etree.strip_elements(root, *_DROPPED_ELEMENTS, with_tail=False)
-    body = root.find("body")
-    parts, size = [], 0
-    for piece in (body if body is not None else root).itertext():
-        words = piece.split()
-        if words:
-            parts.append(" ".join(words))
-            size += len(parts[-1]) + 1
-            if size >= max_chars:
+        for start in range(0, len(html), _FEED_BYTES):
+            parser.feed(html[start : start + _FEED_BYTES])
+            if collector.size >= max_chars:
                 break
-    return " ".join(parts)[:max_chars]
+        parser.close()
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
+        pass  # what was collected so far is the text (an empty page has none)
+    return collector.close()
 
 
 class LanguageScreen:
