@@ -89,6 +89,22 @@ def test_rejected_samples_carry_their_reason(pages_a_run):
     assert all(json.loads(s)[schema.LANGUAGE] != "en" for s in lang["signals"].to_pylist())
 
 
+def test_one_local_worker_runs_without_ray_and_equals_the_ray_run(pages_a, tmp_path):
+    import ray
+
+    parts = split_warc(pages_a, tmp_path / "in", parts=2, records=60)
+    cfg = load_config(str(CONFIG))
+    was_up = ray.is_initialized()
+    local = run(cfg, [str(p) for p in parts], tmp_path / "local", workers=1, keep_rejected=True)
+    assert ray.is_initialized() == was_up, "one local worker must not start Ray"
+    on_ray = run(cfg, [str(p) for p in parts], tmp_path / "ray", workers=2, keep_rejected=True)
+    _assert_accounting(local)
+    strip = lambda st: [{k: s[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped")} for s in st]
+    assert strip(local["stages"]) == strip(on_ray["stages"])
+    assert _kept(tmp_path / "local")[schema.ID].to_pylist() == _kept(tmp_path / "ray")[schema.ID].to_pylist()
+    assert local["docs_written"] > 0
+
+
 def test_every_dev_fixture_runs_with_exact_accounting(shared_data, tmp_path):
     files = sorted(str(p) for d in ("warc", "wet") for p in (shared_data / "dev" / d).iterdir())
     stats = run(PipelineConfig(), files, tmp_path / "out", workers=2)
