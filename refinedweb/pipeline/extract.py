@@ -47,7 +47,8 @@ class ExtractConfig:
     include_tables: bool = True
     """Keep text inside <table> elements (trafilatura's default)."""
     deduplicate: bool = True
-    """trafilatura's removal of repeated text segments inside a page."""
+    """trafilatura's removal of repeated text segments inside a page (its cache is reset per page, so
+    a page's text does not depend on the pages its worker extracted before)."""
     remove_urls: bool = True
     """Delete URLs from the extracted text (RefinedWeb §3.1)."""
     max_consecutive_newlines: int = 2
@@ -222,6 +223,9 @@ def _serve(fd: int) -> None:
 
     import trafilatura
 
+    from trafilatura.deduplication import LRUCache
+    from trafilatura.settings import LRU_SIZE
+
     logging.disable(logging.WARNING)  # trafilatura logs every empty page
     conn = Connection(fd)
     options = conn.recv()
@@ -232,6 +236,10 @@ def _serve(fd: int) -> None:
             return
         for html in pages:
             try:
+                if options.get("deduplicate"):
+                    # A cache per page: repeats inside the page only. trafilatura's default cache is
+                    # process-wide, which made a page's text depend on what its worker extracted before.
+                    options = {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
                 conn.send(("ok", trafilatura.extract(html, **options)))
             except Exception as exc:  # one bad page must not end the worker
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))
