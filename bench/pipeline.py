@@ -15,9 +15,10 @@ start to exit (interpreter start, imports, model loads and writing included), ou
 Both record every drop (ours: ``--keep-rejected`` with no sampling limit; datatrove: an exclusion
 writer per filter) so the documents kept by only one side are listed with the other side's reason.
 
-Where the kept documents differ on pages-A (567 records) and why. Measured (2 cores, load average
-~10 from other work): ours kept 146, datatrove 141 (+3.5%), 134 by both. Every difference comes
-from a rule where we follow the paper (or Gopher's definition) and datatrove does not:
+Where the kept documents differ on pages-A (567 records) and why. Measured (2 cores; the same
+figures at load average 1 and 10): ours kept 146, datatrove 141 (+3.5%), 134 by both. Every
+difference comes from a rule where we follow the paper (or Gopher's definition) and datatrove does
+not:
 
 - 2 kept only by datatrove, ``url_curated_source``: RefinedWeb Table 14 excludes the curated
   sources (Wikipedia, arXiv, GitHub, ...) from the web data; datatrove's URLFilter keeps them.
