@@ -26,6 +26,7 @@ from refinedweb.config import check
 _SKIPPED = frozenset({"head", "title", "script", "style", "noscript", "template", "svg"})
 _FEED_BYTES = 1 << 15
 
+
 @dataclass(frozen=True)
 class ScreenConfig:
     """Language screening of the HTML before extraction (ours, for speed; see filters/screen.py)."""
