@@ -32,7 +32,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 bench: $(STAMP)
-	$(PY) bench/train_step.py
+	$(PIP) install -q -e '.[bench]'
+	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
 
 clean:
 	rm -rf demo out .pytest_cache

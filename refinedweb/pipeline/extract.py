@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import check
+from refinedweb.filters.screen import LanguageScreen
 from refinedweb.pipeline.stage import annotate
 
 _URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
@@ -46,7 +47,8 @@ class ExtractConfig:
     include_tables: bool = True
     """Keep text inside <table> elements (trafilatura's default)."""
     deduplicate: bool = True
-    """trafilatura's removal of repeated text segments inside a page."""
+    """trafilatura's removal of repeated text segments inside a page (its cache is reset per page, so
+    a page's text does not depend on the pages its worker extracted before)."""
     remove_urls: bool = True
     """Delete URLs from the extracted text (RefinedWeb §3.1)."""
     max_consecutive_newlines: int = 2
@@ -94,6 +96,12 @@ class ExtractionWorker:
         self.conn: Connection | None = None
         self.restarts = 0
 
+    def start(self) -> None:
+        """Start the child now (its trafilatura import then overlaps the wait for the first batch)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._kill()
+            self._start()
+
     def _start(self) -> None:
         parent, child = socket.socketpair()
         self.proc = subprocess.Popen(
@@ -117,9 +125,7 @@ class ExtractionWorker:
         """One ``(status, text)`` per page: status is "ok", "timeout" or "error" (text is the message)."""
         results: list[tuple[str, str | None]] = []
         while len(results) < len(htmls):
-            if self.proc is None or self.proc.poll() is not None:
-                self._kill()
-                self._start()
+            self.start()
             pending = htmls[len(results):]
             self.conn.send(pending)
             for _ in pending:
@@ -147,23 +153,35 @@ class ExtractionWorker:
 
 
 class Extractor:
-    """HTML -> main-content text (trafilatura), cleaned as RefinedWeb does; WET text passes through."""
+    """HTML -> main-content text (trafilatura), cleaned as RefinedWeb does; WET text passes through.
+
+    With a ``screen`` (filters/screen.py), pages clearly not in the target languages are not
+    extracted: they go on with null text, ``schema.SCREENED`` set and the screen's language, and
+    the language stage drops them.
+    """
 
     name = "extract"
 
-    def __init__(self, config: ExtractConfig) -> None:
+    def __init__(self, config: ExtractConfig, screen: LanguageScreen | None = None) -> None:
         self.config = config
+        self.screen = screen
         self.worker = ExtractionWorker(config.trafilatura_options())
+
+    def start(self) -> None:
+        """Start the trafilatura process ahead of the first batch (Ray actors, the local runner)."""
+        if self.config.enabled:
+            self.worker.start()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         cfg = self.config
         html_col = batch.column(schema.HTML) if schema.HTML in batch.column_names else pa.nulls(len(batch), pa.string())
-        htmls = html_col.to_pylist()
+        raw = html_col.cast(pa.binary()).to_pylist()  # UTF-8 bytes: the screen parses them, only extracted pages are decoded
         out = batch.column(schema.TEXT).to_pylist()
         sizes = pc.fill_null(pc.binary_length(html_col), 0).to_pylist()  # UTF-8 bytes, counted in C
         reasons: list[str | None] = [None] * len(batch)
+        screened: list[tuple[str, float] | None] = [None] * len(batch)
         todo = []
-        for i, (html, size) in enumerate(zip(htmls, sizes)):
+        for i, (html, size) in enumerate(zip(raw, sizes)):
             if html is None:
                 continue  # WET text is used as is
             if size > cfg.max_html_bytes:
@@ -171,8 +189,11 @@ class Extractor:
             elif not cfg.enabled:
                 reasons[i] = schema.EXTRACT_DISABLED
             else:
-                todo.append(i)
-        results = self.worker.extract_many([htmls[i] for i in todo], cfg.timeout_s) if todo else []
+                screened[i] = self.screen.screen(html) if self.screen is not None else None
+                if screened[i] is None:
+                    todo.append(i)
+        pages = [raw[i].decode("utf-8", "surrogatepass") for i in todo]
+        results = self.worker.extract_many(pages, cfg.timeout_s) if todo else []
         for i, (status, text) in zip(todo, results):
             if status == "timeout":
                 reasons[i] = schema.EXTRACT_TIMEOUT
@@ -181,12 +202,19 @@ class Extractor:
             else:
                 out[i] = clean_text(text or "", cfg.remove_urls, cfg.max_consecutive_newlines)
         for i, text in enumerate(out):
-            if reasons[i] is None and not text:
+            if reasons[i] is None and not text and screened[i] is None:
                 reasons[i] = schema.EXTRACT_EMPTY
         if schema.HTML in batch.column_names:
             batch = batch.drop_columns([schema.HTML])
         batch = batch.set_column(batch.schema.get_field_index(schema.TEXT), schema.TEXT, pa.array(out, pa.string()))
-        return annotate(batch, reasons, {schema.HTML_BYTES: sizes}, {schema.HTML_BYTES: pa.int32()})
+        signals: dict[str, list] = {schema.HTML_BYTES: sizes}
+        types = {schema.HTML_BYTES: pa.int32()}
+        if self.screen is not None:
+            signals[schema.LANGUAGE] = [s[0] if s else None for s in screened]
+            signals[schema.LANGUAGE_SCORE] = [s[1] if s else None for s in screened]
+            signals[schema.SCREENED] = [s is not None for s in screened]
+            types.update({schema.LANGUAGE: pa.string(), schema.LANGUAGE_SCORE: pa.float32(), schema.SCREENED: pa.bool_()})
+        return annotate(batch, reasons, signals, types)
 
 
 def _serve(fd: int) -> None:
@@ -194,6 +222,9 @@ def _serve(fd: int) -> None:
     import logging
 
     import trafilatura
+
+    from trafilatura.deduplication import LRUCache
+    from trafilatura.settings import LRU_SIZE
 
     logging.disable(logging.WARNING)  # trafilatura logs every empty page
     conn = Connection(fd)
@@ -205,6 +236,10 @@ def _serve(fd: int) -> None:
             return
         for html in pages:
             try:
+                if options.get("deduplicate"):
+                    # A cache per page: repeats inside the page only. trafilatura's default cache is
+                    # process-wide, which made a page's text depend on what its worker extracted before.
+                    options = {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
                 conn.send(("ok", trafilatura.extract(html, **options)))
             except Exception as exc:  # one bad page must not end the worker
                 conn.send(("error", f"{type(exc).__name__}: {exc}"))

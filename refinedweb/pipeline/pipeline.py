@@ -39,6 +39,9 @@ class RunnerConfig:
     """Files read at once (0: one per 8 workers). Files finish in about the order they are read, so
     this bounds what the driver holds (the kept rows of the files in flight) and lets resume skip
     whole files early in a run. One reader outpaces ~50 refining actors on local disk."""
+    local_single_worker: bool = True
+    """With one worker and no ``--address``, refine in this process without starting Ray (the same
+    reader and stages; Ray's start-up would cost more than refining a small input)."""
 
     def reader_count(self, workers: int) -> int:
         return self.readers or max(1, workers // 8)
@@ -78,9 +81,11 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     stages: list[Stage] = []
     if cfg.url_filter.enabled:
         stages.append(UrlFilter(cfg.url_filter))
-    stages.append(Extractor(cfg.extract))  # always: HTML -> text (switched off, only WET text goes on)
-    if cfg.language.enabled:
-        stages.append(LanguageFilter(cfg.language))
+    language = LanguageFilter(cfg.language) if cfg.language.enabled else None
+    screen = language.make_screen() if language is not None else None  # drops are the language stage's
+    stages.append(Extractor(cfg.extract, screen))  # always: HTML -> text (switched off, only WET text goes on)
+    if language is not None:
+        stages.append(language)
     if cfg.repetition.enabled:
         stages.append(RepetitionFilter(cfg.repetition))
     if cfg.quality.enabled:

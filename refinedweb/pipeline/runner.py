@@ -6,7 +6,8 @@ built once per actor). Small blocks let one large WARC spread over every actor. 
 each file's kept rows and counters, writes its shard (``out/refined/``) atomically and marks it
 done; files already done are skipped, so re-running the same command resumes. Then the global dedup
 phase (refinedweb/dedup/phase.py) turns every input's refined shard into the final ``out/data/``.
-A local Ray instance is started unless ``address`` names an existing cluster.
+A local Ray instance is started unless ``address`` names an existing cluster; one local worker runs
+the same plan in this process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import to_dict
 from refinedweb.dedup.phase import Shard, add_to_run_stats, dedup_phase
+from refinedweb.pipeline.extract import Extractor
 from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
 from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
 from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
@@ -38,17 +40,19 @@ def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: Any) -> I
     """Ray Data read step: each input file's records, then one row with the file's counters."""
     for path in batch["path"]:
         stats = FileStats(path=str(path))
-        start, n = time.perf_counter(), 0
+        start, n, seconds = time.perf_counter(), 0, 0.0
         for table in read_file(str(path), reader, stats, sources):
             table = table.append_column(schema.ROW, pa.array(range(n, n + len(table)), pa.int64()))
             n += len(table)
+            seconds += time.perf_counter() - start  # reading only, not the consumer's time between blocks
             yield table.append_column(schema.FILE_META, pa.nulls(len(table), pa.string()))
+            start = time.perf_counter()
         meta = {
             "records": n,
             "html_docs": stats.html_docs,
             "errors": stats.errors,
             "error_messages": list(stats.error_messages)[:20],
-            "read_seconds": time.perf_counter() - start,
+            "read_seconds": seconds + time.perf_counter() - start,
         }
         if stats.records != n:
             raise RuntimeError(f"{path}: reader counted {stats.records} records but yielded {n} rows")
@@ -64,9 +68,18 @@ class RefineActor:
         logging.getLogger("trafilatura").setLevel(logging.ERROR)
         self.stages = build_stages(config)
         self.rejected_k = rejected_k
+        for stage in self.stages:  # the trafilatura process starts while the first batch is read
+            if isinstance(stage, Extractor):
+                stage.start()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         return refine_batch(self.stages, batch, self.rejected_k)
+
+    def close(self) -> None:
+        """Stop the trafilatura process (a Ray actor's ends with the actor)."""
+        for stage in self.stages:
+            if isinstance(stage, Extractor):
+                stage.worker.close()
 
 
 @dataclass
@@ -96,6 +109,28 @@ def init_ray(workers: int, address: str | None) -> None:
         ray.init(address="local", num_cpus=workers, include_dashboard=False, **common)
 
 
+def _reader_config(config: PipelineConfig) -> ReaderConfig:
+    """Blocks of one refining batch, so even a single input file spreads over every actor."""
+    return replace(config.reader, batch_size=min(config.reader.batch_size, config.runner.batch_size))
+
+
+def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> Iterator[pa.Table]:
+    """The plan of ``build_dataset`` run in this process, for one local worker.
+
+    Ray brings nothing to a single local worker but its start-up (the Ray instance, the reader
+    task and the actor processes: seconds, more than pages-A's refining), so the same reading and
+    the same ``RefineActor`` run here and yield the same result rows in the same order.
+    """
+    actor = RefineActor(config, rejected_k)
+    reader = _reader_config(config)
+    try:
+        for path in files:
+            for block in read_records({"path": [path]}, reader, config.sources):
+                yield actor(block)
+    finally:
+        actor.close()
+
+
 def build_dataset(config: PipelineConfig, files: list[str], workers: int, rejected_k: int):
     """The Ray Data plan over ``files`` (nothing runs until it is iterated)."""
     import ray
@@ -107,8 +142,7 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
     ds = ds.map_batches(
         read_records,
-        # Yield blocks of one refining batch, so even a single input file spreads over every actor.
-        fn_kwargs={"reader": replace(config.reader, batch_size=min(config.reader.batch_size, config.runner.batch_size)), "sources": config.sources},
+        fn_kwargs={"reader": _reader_config(config), "sources": config.sources},
         batch_size=1,
         batch_format="pyarrow",
         num_cpus=config.runner.reader_cpus,
@@ -162,12 +196,16 @@ def run(
     if len(todo) < len(inputs):
         _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done in {output}")
     if todo:
-        build_stages(config)  # fail here, with the field named, not inside a Ray actor
-        init_ray(workers, address)
-        ds = build_dataset(config, todo, workers, config.output.rejected_per_reason)
+        rejected_k = config.output.rejected_per_reason
+        if workers == 1 and not address and config.runner.local_single_worker:
+            results = local_results(config, todo, rejected_k)
+        else:
+            build_stages(config)  # fail here, with the field named, not inside a Ray actor
+            init_ray(workers, address)
+            results = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
         progress: dict[str, _FileProgress] = {s: _FileProgress() for s in todo}
         done = 0
-        for result in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        for result in results:
             for row in result.to_pylist():
                 source = row[schema.SOURCE]
                 prog = progress[source]

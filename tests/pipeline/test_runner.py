@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.compute as pc
@@ -19,7 +20,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from refinedweb import schema
-from refinedweb.pipeline.pipeline import PipelineConfig
+from refinedweb.pipeline.pipeline import PipelineConfig, load_config
 from refinedweb.pipeline.runner import run
 from refinedweb.pipeline.stats import stages_from_json
 
@@ -87,6 +88,23 @@ def test_rejected_samples_carry_their_reason(pages_a_run):
     assert reasons == all_reasons
     lang = rejected.filter(pc.equal(rejected[schema.DROP_REASON], schema.LANGUAGE_NOT_TARGET))
     assert all(json.loads(s)[schema.LANGUAGE] != "en" for s in lang["signals"].to_pylist())
+
+
+def test_one_local_worker_runs_without_ray_and_equals_the_ray_run(pages_a, tmp_path):
+    import ray
+
+    parts = split_warc(pages_a, tmp_path / "in", parts=2, records=60)
+    cfg = load_config(str(CONFIG))
+    cfg = replace(cfg, dedup=cfg.dedup.with_kinds([]))  # the global dedup phase runs on Ray whatever the workers
+    was_up = ray.is_initialized()
+    local = run(cfg, [str(p) for p in parts], tmp_path / "local", workers=1)
+    assert ray.is_initialized() == was_up, "one local worker must not start Ray"
+    on_ray = run(cfg, [str(p) for p in parts], tmp_path / "ray", workers=2)
+    _assert_accounting(local)
+    strip = lambda st: [{k: s[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped")} for s in st]
+    assert strip(local["stages"]) == strip(on_ray["stages"])
+    assert _kept(tmp_path / "local")[schema.ID].to_pylist() == _kept(tmp_path / "ray")[schema.ID].to_pylist()
+    assert local["docs_written"] > 0
 
 
 def test_every_dev_fixture_runs_with_exact_accounting(shared_data, tmp_path):
