@@ -42,6 +42,11 @@ class SignalSpec:
     log: bool = False
     """Draw on a log-like axis (counts spanning decades)."""
 
+    @property
+    def stage(self) -> str:
+        """The stage that thresholds the signal: its config section, e.g. ``language``."""
+        return self.thresholds[0].split(".", 1)[0]
+
 
 _FRACTION = linear_edges(0.0, 1.0, 50)
 _RATIO = linear_edges(0.0, 0.5, 50)
@@ -75,10 +80,14 @@ def histogram(values: pa.ChunkedArray | pa.Array, edges: tuple[float, ...]) -> d
     return {"edges": list(edges), "counts": counts.astype(int).tolist(), "missing": int(len(x) - finite.sum())}
 
 
-def signal_histograms(before: list[str], after: pa.Table) -> dict[str, dict[str, Any]]:
-    """Histograms of the known signals a stage added: the columns of ``after`` not in ``before``."""
-    added = [c for c in after.column_names if c in SIGNALS and c not in before]
-    return {c: histogram(after.column(c), SIGNALS[c].edges) for c in added}
+def signal_histograms(stage: str, after: pa.Table) -> dict[str, dict[str, Any]]:
+    """Histograms of the signals ``stage`` thresholds (its config section names them), over its rows.
+
+    Owned by the thresholding stage, not by whichever stage first adds the column: the language
+    screen fills ``language_score`` during extraction, but language ID is where it is thresholded.
+    """
+    owned = [c for c in after.column_names if c in SIGNALS and SIGNALS[c].stage == stage]
+    return {c: histogram(after.column(c), SIGNALS[c].edges) for c in owned}
 
 
 def merge_histograms(into: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> None:

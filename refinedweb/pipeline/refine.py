@@ -128,7 +128,7 @@ def run_stage(
         out = out.append_column(schema.DROP_REASON, pa.nulls(len(out), pa.string()))
     if len(out) != stats.docs_in:
         raise RuntimeError(f"stage {name} returned {len(out)} rows for {stats.docs_in}: a stage must keep every row")
-    stats.histograms = signal_histograms(table.column_names, out)
+    stats.histograms = signal_histograms(name, out)
     reasons = out.column(schema.DROP_REASON)
     keep = pc.is_null(reasons)
     kept = out.filter(keep).drop_columns([schema.DROP_REASON])

@@ -40,12 +40,14 @@ def test_merging_parts_equals_binning_the_whole():
         merge_histograms(merged, {"s": histogram(pa.array(values), (0.0, 1.0))})
 
 
-def test_only_the_signals_a_stage_adds_are_binned():
-    before = pa.table({schema.TEXT: ["a", "b"], schema.WORD_COUNT: [1, 2]})
-    after = before.append_column(schema.LANGUAGE_SCORE, pa.array([0.2, 0.9], pa.float32())).append_column("other", pa.array([1, 2]))
-    hists = signal_histograms(before.column_names, after)
-    assert list(hists) == [schema.LANGUAGE_SCORE]
+def test_a_stage_bins_only_the_signals_it_thresholds():
+    table = pa.table({schema.TEXT: ["a", "b"], schema.WORD_COUNT: [1, 2]})
+    table = table.append_column(schema.LANGUAGE_SCORE, pa.array([0.2, 0.9], pa.float32())).append_column("other", pa.array([1, 2]))
+    hists = signal_histograms("language", table)
+    assert list(hists) == [schema.LANGUAGE_SCORE]  # word_count is the quality stage's, even if present
     assert sum(hists[schema.LANGUAGE_SCORE]["counts"]) == 2
+    assert list(signal_histograms("extract", table)) == []  # the screen's scores are not extraction's signal
+    assert list(signal_histograms("quality", table)) == [schema.WORD_COUNT]
 
 
 def test_every_threshold_names_a_numeric_config_field():

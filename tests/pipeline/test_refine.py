@@ -77,7 +77,7 @@ def test_each_stage_counts_docs_chars_and_reasons():
 class Scores:
     """Adds a known threshold signal (language_score) and drops below 0.5."""
 
-    name = "scores"
+    name = "language"  # language_score is the language stage's signal
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         scores = [len(t or "") / 20 for t in batch.column(schema.TEXT).to_pylist()]
@@ -92,7 +92,7 @@ def test_signal_histograms_cover_every_document_entering_the_stage():
     hist = scores.histograms[schema.LANGUAGE_SCORE]
     assert sum(hist["counts"]) + hist["missing"] == scores.docs_in == 5
     assert sum(c for e, c in zip(hist["edges"], hist["counts"]) if e < 0.5) == scores.dropped["low"] == 2
-    merged = StageStats("scores")
+    merged = StageStats("language")
     merged.add(scores)
     merged.add(StageStats.from_json(scores.to_json()))
     assert merged.histograms[schema.LANGUAGE_SCORE]["counts"] == [2 * c for c in hist["counts"]]
