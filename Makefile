@@ -7,6 +7,8 @@ OUT     ?= demo/out
 RUN     ?= demo/run
 STEPS   ?= 150
 PROMPT  ?= The
+BENCH_WARC ?= ../shared/data/pages/pages-A.warc.gz
+BENCH_OUT  ?= bench-out/pages-A
 
 .PHONY: setup demo test bench clean
 
@@ -33,7 +35,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PIP) install -q -e '.[bench]'
-	@set -e; for b in bench/*.py; do echo "== $$b"; $(PY) $$b; done
+	.venv/bin/refinedweb run configs/refinedweb.yaml --input $(BENCH_WARC) --output $(BENCH_OUT)
+	$(PY) bench/pipeline.py --input $(BENCH_WARC)
+	$(PY) bench/scaling.py --input $(BENCH_WARC)
+	$(PY) bench/minhash.py --input $(BENCH_OUT)/data
+	$(PY) bench/tokenize.py --input $(BENCH_OUT)/data
+	$(PY) bench/train_step.py
 
 clean:
-	rm -rf demo out .pytest_cache
+	rm -rf demo out bench-out .pytest_cache
