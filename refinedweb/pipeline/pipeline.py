@@ -39,6 +39,10 @@ class RunnerConfig:
     """Files read at once (0: one per 8 workers). Files finish in about the order they are read, so
     this bounds what the driver holds (the kept rows of the files in flight) and lets resume skip
     whole files early in a run. One reader outpaces ~50 refining actors on local disk."""
+    files_per_worker: int = 2
+    """With at least this many input files per worker, each actor reads and refines whole files
+    (nothing but results crosses the object store); with fewer, files are streamed as blocks that
+    spread over every actor. 0 always streams."""
     local_single_worker: bool = True
     """With one worker and no ``--address``, refine in this process without starting Ray (the same
     reader and stages; Ray's start-up would cost more than refining a small input)."""
@@ -52,6 +56,7 @@ class RunnerConfig:
         check(self.block_mb >= 1, "block_mb", "must be >= 1")
         check(self.reader_cpus >= 0, "reader_cpus", "must be >= 0")
         check(self.readers >= 0, "readers", "must be >= 0")
+        check(self.files_per_worker >= 0, "files_per_worker", "must be >= 0")
 
 
 @dataclass(frozen=True)
