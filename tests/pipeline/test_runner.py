@@ -90,7 +90,7 @@ def test_rejected_samples_carry_their_reason(pages_a_run):
     assert all(json.loads(s)[schema.LANGUAGE] != "en" for s in lang["signals"].to_pylist())
 
 
-def test_one_local_worker_runs_without_ray_and_equals_the_ray_run(pages_a, tmp_path):
+def test_local_worker_streamed_blocks_and_whole_files_give_the_same_run(pages_a, tmp_path):
     import ray
 
     parts = split_warc(pages_a, tmp_path / "in", parts=2, records=60)
@@ -99,11 +99,14 @@ def test_one_local_worker_runs_without_ray_and_equals_the_ray_run(pages_a, tmp_p
     was_up = ray.is_initialized()
     local = run(cfg, [str(p) for p in parts], tmp_path / "local", workers=1)
     assert ray.is_initialized() == was_up, "one local worker must not start Ray"
-    on_ray = run(cfg, [str(p) for p in parts], tmp_path / "ray", workers=2)
+    on_ray = run(cfg, [str(p) for p in parts], tmp_path / "ray", workers=2)  # 2 files < 2 per worker: streamed blocks
+    whole = replace(cfg, runner=replace(cfg.runner, files_per_worker=1))
+    whole_files = run(whole, [str(p) for p in parts], tmp_path / "whole", workers=2)  # each actor reads whole files
     _assert_accounting(local)
     strip = lambda st: [{k: s[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped")} for s in st]
-    assert strip(local["stages"]) == strip(on_ray["stages"])
-    assert _kept(tmp_path / "local")[schema.ID].to_pylist() == _kept(tmp_path / "ray")[schema.ID].to_pylist()
+    assert strip(local["stages"]) == strip(on_ray["stages"]) == strip(whole_files["stages"])
+    ids = _kept(tmp_path / "local")[schema.ID].to_pylist()
+    assert ids == _kept(tmp_path / "ray")[schema.ID].to_pylist() == _kept(tmp_path / "whole")[schema.ID].to_pylist()
     assert local["docs_written"] > 0
 
 
