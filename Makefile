@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(PY) bench/pipeline.py --input $(BENCH_WARC)
 	$(PY) bench/scaling.py --input $(BENCH_WARC)
 	$(PY) bench/minhash.py --input $(BENCH_OUT)/data
-	$(PY) bench/tokenize.py --input $(BENCH_OUT)/data
+	$(PY) bench/tokenization.py --input $(BENCH_OUT)/data
 	$(PY) bench/train_step.py
 
 clean:

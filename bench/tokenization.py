@@ -14,17 +14,13 @@ and printed but left out of the ratio: on a cluster they are paid once per job, 
 per-task costs are measured on more than a second of work. Also prints bytes per token on the input
 for a few vocabulary sizes (BPE trained on 80% of the documents, measured on the other 20%).
 
-    .venv/bin/python bench/tokenize.py --input out/data [--tokenizer tok/] [--workers 2] [--repeat 8]
+    .venv/bin/python bench/tokenization.py --input out/data [--tokenizer tok/] [--workers 2] [--repeat 8]
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-
-# This file is named like the standard library's ``tokenize`` (which numpy, inspect and linecache
-# import): drop bench/ from the module path before anything imports it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import json
