@@ -37,7 +37,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
     print(format_funnel(stats))
     print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
-    print(f"wrote {write_report(args.output)}")
+    if config.output.report:
+        print(f"wrote {write_report(args.output)}")
     return 0
 
 

@@ -45,6 +45,9 @@ class OutputConfig:
     """Rows per Parquet row group (readers stream a shard by row group)."""
     rejected_per_reason: int = 50
     """Rejected documents sampled per drop reason over the whole run (uniform, by a hash of the id); 0: none."""
+    report: bool = True
+    """Write ``report.html`` and ``funnel.png`` when ``refinedweb run`` ends (``refinedweb report``
+    writes them later too); matplotlib takes a few seconds, which a batch of small runs may skip."""
 
     def __post_init__(self) -> None:
         check(self.compression in ("zstd", "snappy", "gzip", "brotli", "lz4", "none"), "compression", f"unknown codec {self.compression!r}")
