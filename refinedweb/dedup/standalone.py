@@ -21,7 +21,7 @@ from refinedweb.config import UserError
 from refinedweb.dedup.phase import Shard, dedup_phase
 from refinedweb.pipeline.pipeline import PipelineConfig
 from refinedweb.pipeline.stats import check_accounting, write_json_atomic
-from refinedweb.pipeline.writer import OutputDir
+from refinedweb.pipeline.writer import REJECTED_DIR, OutputDir
 
 
 def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
@@ -62,7 +62,7 @@ def dedup_folder(
     shards = find_shards(input_dir, output)
     workers = workers or config.runner.workers
     result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
-    OutputDir(output).absorb_rejected(config.output)
+    OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(config.output)
     if result.skipped:
         print(f"dedup: already done for these {len(shards)} files in {output}", file=sys.stderr, flush=True)
     files = []

@@ -76,9 +76,9 @@ def write_parquet_atomic(table: pa.Table, path: Path, config: OutputConfig) -> N
 class OutputDir:
     """The layout of a run's output folder and the per-file completion state in it."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, subdirs: tuple[str, ...] = (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR)) -> None:
         self.root = Path(root)
-        for sub in (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR):
+        for sub in subdirs:  # a standalone dedup's output has no refined/ or state/
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._sample: pa.Table | None = None  # the run's rejected sample, read on first use
 
