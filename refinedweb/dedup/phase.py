@@ -90,7 +90,8 @@ def _fingerprint(shards: list[Shard], cfg: DedupConfig, output: OutputConfig, re
     for s in shards:
         st = os.stat(s.path)
         inputs.append([s.path, s.name, st.st_size, st.st_mtime_ns])
-    return {"inputs": inputs, "dedup": to_dict(cfg), "output": to_dict(output), "rejected_k": rejected_k}
+    written = {k: v for k, v in to_dict(output).items() if k != "report"}  # the HTML report is not the phase's output
+    return {"inputs": inputs, "dedup": to_dict(cfg), "output": written, "rejected_k": rejected_k}
 
 
 def _remote(fn, **options):

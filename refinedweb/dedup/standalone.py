@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refinedweb import schema
@@ -22,6 +21,7 @@ from refinedweb.dedup.phase import Shard, dedup_phase
 from refinedweb.pipeline.pipeline import PipelineConfig
 from refinedweb.pipeline.stats import check_accounting, write_json_atomic
 from refinedweb.pipeline.writer import REJECTED_DIR, OutputDir
+from refinedweb.tokenize.corpus import check_columns
 
 
 def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
@@ -37,15 +37,7 @@ def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
         raise UserError(f"{root}: no Parquet files (*.parquet) found")
     shards = []
     for p in paths:
-        try:
-            fields = pq.read_schema(p)
-        except (pa.ArrowException, OSError) as exc:
-            raise UserError(f"{p}: not a readable Parquet file ({exc})") from None
-        if schema.TEXT not in fields.names:
-            raise UserError(f"{p}: no `{schema.TEXT}` column (columns: {', '.join(fields.names)})")
-        tp = fields.field(schema.TEXT).type
-        if not (pa.types.is_string(tp) or pa.types.is_large_string(tp)):
-            raise UserError(f"{p}: column `{schema.TEXT}` is {tp}, not a string")
+        check_columns(p, (schema.TEXT,))
         shards.append(Shard(str(p), p.relative_to(root).as_posix()))
     return shards
 

@@ -171,3 +171,16 @@ def test_bad_input_is_one_line_naming_it(tmp_path, capsys):
         assert named in err and len(err.splitlines()) == 1
     assert main(["dedup", "--input", str(tmp_path / "notext"), "--output", str(tmp_path / "o"), "--kind", "fuzzy"]) == 2
     assert "--kind" in capsys.readouterr().err
+
+
+def test_switching_the_report_off_does_not_redo_the_dedup_phase(tmp_path):
+    from dataclasses import replace
+
+    from refinedweb.dedup.phase import Shard, _fingerprint
+    from refinedweb.pipeline.writer import OutputConfig
+
+    pq.write_table(pa.table({schema.TEXT: ["x"]}), tmp_path / "a.parquet")
+    shards, cfg = [Shard(str(tmp_path / "a.parquet"), "a.parquet")], PipelineConfig().dedup
+    on, off = OutputConfig(), replace(OutputConfig(), report=False)
+    assert _fingerprint(shards, cfg, on, 50) == _fingerprint(shards, cfg, off, 50)
+    assert _fingerprint(shards, cfg, on, 50) != _fingerprint(shards, cfg, replace(on, compression="snappy"), 50)
