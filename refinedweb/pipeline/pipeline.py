@@ -40,9 +40,10 @@ class RunnerConfig:
     this bounds what the driver holds (the kept rows of the files in flight) and lets resume skip
     whole files early in a run. One reader outpaces ~50 refining actors on local disk."""
     files_per_worker: int = 2
-    """With at least this many input files per worker, each actor reads and refines whole files
-    (nothing but results crosses the object store); with fewer, files are streamed as blocks that
-    spread over every actor. 0 always streams."""
+    """With at least this many input files per worker, each actor reads and refines whole files,
+    the next one to the first free actor (no Ray Data: nothing but results crosses the object
+    store); with fewer, a Ray Data plan streams files as blocks that spread over every actor. 0
+    always streams."""
     local_single_worker: bool = True
     """With one worker and no ``--address``, refine in this process without starting Ray (the same
     reader and stages; Ray's start-up would cost more than refining a small input)."""

@@ -1,19 +1,22 @@
-"""The Ray runner: input files -> Ray Data (read, then the fused stages on actors) -> shards and stats.
+"""The Ray runner: input files -> the fused stages on Ray actors -> shards and stats.
 
-Ray Data plan: ``from_items(files)`` -> ``map_batches(read_records)`` (tasks streaming a file's
-records as blocks) -> ``map_batches(RefineActor)`` (an actor pool: the stages, fastText included,
-built once per actor). Small blocks let one large WARC spread over every actor. The driver gathers
+Many input files (at least ``runner.files_per_worker`` per worker, the usual crawl): a pool of
+``FileRefineActor`` each reading and refining whole files, the next file to the first free actor.
+Few files: a Ray Data plan, ``from_items(files)`` -> ``map_batches(read_records)`` (tasks streaming
+a file's records as blocks) -> ``map_batches(RefineActor)``, so one large WARC spreads over every
+actor. Either way the stages (fastText included) are built once per actor, and the driver gathers
 each file's kept rows and counters, writes its shard (``out/refined/``) atomically and marks it
 done; files already done are skipped, so re-running the same command resumes. Then the global dedup
 phase (refinedweb/dedup/phase.py) turns every input's refined shard into the final ``out/data/``.
 A local Ray instance is started unless ``address`` names an existing cluster; one local worker runs
-the same plan in this process.
+the same reading and stages in this process.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -115,21 +118,56 @@ def _reader_config(config: PipelineConfig) -> ReaderConfig:
 
 
 class FileRefineActor(RefineActor):
-    """Ray Data actor for many input files: reads whole files itself and refines them in place.
+    """Ray actor for many input files: reads one whole file and refines it in place.
 
     With at least ``runner.files_per_worker`` files per worker every actor is kept busy by whole
-    files, so no HTML crosses the object store and no reading task competes for the cores: on 2
-    cores that transfer and the extra process cost about a fifth of the run (issue 7's scaling).
+    files, so no HTML crosses the object store, no reading task competes for the cores and Ray
+    Data's executor (its driver thread and helper actors: about a tenth of 2 cores) is not needed.
+    A file's results come back as one object, so a retried file is redone whole, never doubled.
     """
 
     def __init__(self, config: PipelineConfig, rejected_k: int) -> None:
         super().__init__(config, rejected_k)
         self.reader, self.sources = _reader_config(config), config.sources
 
-    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:  # type: ignore[override]
-        for path in batch.column("path").to_pylist():
-            for block in read_records({"path": [path]}, self.reader, self.sources):
-                yield refine_batch(self.stages, block, self.rejected_k)
+    def refine_file(self, path: str) -> list[pa.Table]:
+        """The result rows of every block of ``path``, its counters row last."""
+        blocks = read_records({"path": [path]}, self.reader, self.sources)
+        return [refine_batch(self.stages, block, self.rejected_k) for block in blocks]
+
+
+def _local_size(path: str) -> int:
+    """Bytes of a local input (0 for a URL): the longest files are handed out first."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def file_results(config: PipelineConfig, files: list[str], workers: int, rejected_k: int) -> Iterator[pa.Table]:
+    """Whole files on ``workers`` Ray actors, each next file to the first actor that is free.
+
+    Longest files first, so the run does not end waiting on one big file (LPT scheduling). An
+    actor that dies (out of memory) is restarted and its file redone.
+    """
+    import ray
+
+    remote = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(FileRefineActor)
+    actors = [remote.remote(config, rejected_k) for _ in range(min(workers, len(files)))]
+    queue = sorted(files, key=_local_size, reverse=True)
+    pending: dict[Any, Any] = {}
+    try:
+        for actor in actors:
+            pending[actor.refine_file.remote(queue.pop(0))] = actor
+        while pending:
+            [ref], _ = ray.wait(list(pending), num_returns=1)
+            actor = pending.pop(ref)
+            if queue:
+                pending[actor.refine_file.remote(queue.pop(0))] = actor
+            yield from ray.get(ref)
+    finally:
+        for actor in actors:
+            ray.kill(actor)  # its trafilatura process sees the socket close and exits
 
 
 def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> Iterator[pa.Table]:
@@ -150,10 +188,10 @@ def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> 
 
 
 def build_dataset(config: PipelineConfig, files: list[str], workers: int, rejected_k: int):
-    """The Ray Data plan over ``files`` (nothing runs until it is iterated).
+    """The Ray Data plan for few input files (nothing runs until it is iterated).
 
-    Many files: whole files to the actors (``FileRefineActor``). Few files (a single large WARC):
-    reading tasks stream blocks that spread over every actor (``RefineActor``).
+    Reading tasks stream each file's records as blocks that spread over every ``RefineActor``,
+    so even a single large WARC keeps all workers busy.
     """
     import ray
 
@@ -162,15 +200,6 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
     ctx = ray.data.DataContext.get_current()
     ctx.target_max_block_size = config.runner.block_mb * 1024 * 1024
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
-    if config.runner.files_per_worker and len(files) >= config.runner.files_per_worker * workers:
-        return ds.map_batches(
-            FileRefineActor,
-            fn_constructor_kwargs={"config": config, "rejected_k": rejected_k},
-            batch_size=1,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=workers),
-            num_cpus=1,
-        )
     ds = ds.map_batches(
         read_records,
         fn_kwargs={"reader": _reader_config(config), "sources": config.sources},
@@ -233,7 +262,10 @@ def run(
         else:
             build_stages(config)  # fail here, with the field named, not inside a Ray actor
             init_ray(workers, address)
-            results = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
+            if config.runner.files_per_worker and len(todo) >= config.runner.files_per_worker * workers:
+                results = file_results(config, todo, workers, rejected_k)
+            else:
+                results = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
         progress: dict[str, _FileProgress] = {s: _FileProgress() for s in todo}
         done = 0
         for result in results:
@@ -255,6 +287,7 @@ def run(
                     _log(f"[{done}/{len(todo)}] {source}: {prog.meta['records']} records -> {written} documents")
         if progress:
             raise RuntimeError(f"input files never completed: {sorted(progress)}")
+    refined = time.perf_counter()
     shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in inputs]
     result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
     out.absorb_rejected(config.output)  # the dedup phase's per-shard samples join the run's one sample
@@ -262,6 +295,7 @@ def run(
         _log(f"dedup: already done for these {len(shards)} shards in {output}")
     states = [s for s in out.states() if s["path"] in set(inputs)]
     stats = add_to_run_stats(run_stats(states, time.perf_counter() - start), result)
+    stats["phase_seconds"] = {"refine": round(refined - start, 2), "dedup": round(time.perf_counter() - refined, 2)}
     check_accounting(stats["records_read"], stats["docs_written"], stages_from_json(stats["stages"]), str(output))
     write_json_atomic(Path(output) / "stats.json", stats)
     return stats

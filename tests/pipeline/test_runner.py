@@ -78,6 +78,9 @@ def test_pages_a_accounts_for_every_record_and_keeps_english(pages_a_run):
     assert len(set(table.column(schema.ID).to_pylist())) == len(table)
     state = json.loads(next((out / "state").glob("*.json")).read_text())
     assert state["records"] == 567 and state["docs_written"] == len(pq.read_table(out / "refined"))
+    phases = stats["phase_seconds"]
+    assert set(phases) == {"refine", "dedup"} and phases["refine"] > 0 and phases["dedup"] > 0
+    assert phases["refine"] + phases["dedup"] <= stats["wall_seconds"] + 0.05
 
 
 def test_rejected_samples_carry_their_reason(pages_a_run):
