@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(PIP) install -q -e '.[bench]'
 	.venv/bin/refinedweb run configs/refinedweb.yaml --input $(BENCH_WARC) --output $(BENCH_OUT)
 	$(PY) bench/pipeline.py --input $(BENCH_WARC)
-	$(PY) bench/scaling.py --input $(BENCH_WARC)
+	$(PY) bench/scaling.py --input $(BENCH_WARC) --no-ray-single
 	$(PY) bench/minhash.py --input $(BENCH_OUT)/data
 	$(PY) bench/tokenization.py --input $(BENCH_OUT)/data
 	$(PY) bench/train_step.py

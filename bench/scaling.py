@@ -2,12 +2,13 @@
 
 The input is ``--copies`` copies of one WARC at different paths, i.e. a run over that many files
 (copies, not symlinks: the input resolver drops paths that resolve to a file already listed). A
-bigger run lets the fixed start-up (Ray instance, actors, models) weigh less, as it does on a crawl.
+bigger run lets the fixed start-up (Ray instance, actors, models) weigh less, as it does on a crawl:
+the default 24 copies are 13,608 pages, about a third of one Common Crawl WARC file.
 Each run is a fresh ``refinedweb run`` subprocess timed from start to exit with
 configs/refinedweb.yaml: one worker (which refines in-process, ``runner.local_single_worker``), one
 worker on Ray (the same executor as two workers: Ray's scaling alone) and two workers on Ray.
 
-    .venv/bin/python bench/scaling.py [--input ../shared/data/pages/pages-A.warc.gz] [--copies 8] [--repeats 1]
+    .venv/bin/python bench/scaling.py [--input ../shared/data/pages/pages-A.warc.gz] [--copies 24] [--repeats 1] [--no-ray-single]
 
 prints the refine phase's scaling (from stats.json's ``phase_seconds``), ``ray scaling: X.XX`` (two
 workers over one on Ray) and ends with ``ratio: X.XX`` (two workers over ``refinedweb run --workers
@@ -67,7 +68,7 @@ def machine_scaling(seconds: float = 3.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="a WARC file (default: pages-A)")
-    parser.add_argument("--copies", type=int, default=8, help="copies of the input in the run (default 8)")
+    parser.add_argument("--copies", type=int, default=24, help="copies of the input in the run (default 24: 13,608 pages of pages-A)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of the three runs, interleaved; medians are reported")
     parser.add_argument("--no-ray-single", action="store_true", help="skip the one-worker-on-Ray run")
     args = parser.parse_args()
