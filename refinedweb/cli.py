@@ -21,7 +21,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from refinedweb.pipeline.pipeline import load_config
     from refinedweb.pipeline.runner import run
     from refinedweb.pipeline.sources import resolve_inputs, snapshot_inputs
-    from refinedweb.report.funnel import format_funnel
     from refinedweb.report.html import write_report
 
     config = load_config(args.config)
@@ -37,14 +36,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             inputs = inputs[: args.max_files]
     stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
     release = _release_ray()
-    print(format_funnel(stats))
-    phases = ", ".join(f"{k} {v:.1f} s" for k, v in stats.get("phase_seconds", {}).items())
-    print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s ({phases})")
+    _print_result(stats, args.output)
     if config.output.report:
         print(f"wrote {write_report(args.output)}")
     if release is not None:
         release.join()
     return 0
+
+
+def _print_result(stats: dict, output: str) -> None:
+    """The funnel, then where the documents went and how long each phase took."""
+    from refinedweb.report.funnel import format_funnel
+
+    print(format_funnel(stats))
+    phases = ", ".join(f"{k} {v:.1f} s" for k, v in stats.get("phase_seconds", {}).items())
+    print(f"wrote {stats['docs_written']} documents to {Path(output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s"
+          + (f" ({phases})" if phases else ""))
 
 
 def _release_ray() -> threading.Thread | None:
@@ -75,10 +82,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         config = replace(config, dedup=config.dedup.with_kinds(kinds))
     stats = dedup_folder(config, args.input, args.output, args.workers, args.address)
-    from refinedweb.report.funnel import format_funnel
-
-    print(format_funnel(stats))
-    print(f"wrote {stats['docs_written']} documents to {Path(args.output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s")
+    _print_result(stats, args.output)
     return 0
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refinedweb.config import UserError
+from refinedweb.config import read_json_file
 from refinedweb.pipeline.writer import CONFIG_FILE, STATS_FILE
 
 TOP_REASONS = 3
@@ -29,13 +29,7 @@ class Run:
     @classmethod
     def load(cls, path: str | Path) -> "Run":
         root = Path(path)
-        stats_path = root / STATS_FILE
-        if not stats_path.is_file():
-            raise UserError(f"{stats_path}: no {STATS_FILE} (is {path} a refinedweb run's output?)")
-        try:
-            stats = json.loads(stats_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{stats_path}: not valid JSON ({exc})") from None
+        stats = read_json_file(root / STATS_FILE, f"no {STATS_FILE} (is {path} a refinedweb run's output?)")
         config_path = root / CONFIG_FILE
         config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None
         return cls(root, stats, config)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from refinedweb.config import UserError
+from refinedweb.config import UserError, read_json_file
 
 FORMAT = "refinedweb-tokens/1"
 MANIFEST_NAME = "manifest.json"
@@ -157,12 +157,7 @@ def _parse_split(name: str, raw: Any, where: Path) -> Split:
 def read_manifest(directory: str | os.PathLike) -> Manifest:
     """Read and validate ``directory/manifest.json``; every problem is a ``UserError`` naming the file."""
     path = Path(directory) / MANIFEST_NAME
-    if not path.is_file():
-        raise UserError(f"{path}: not found (is {directory} a token folder written by `refinedweb tokenize`?)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
+    raw = read_json_file(path, f"not found (is {directory} a token folder written by `refinedweb tokenize`?)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         got = raw.get("format") if isinstance(raw, dict) else raw
         raise UserError(f"{path}: format must be {FORMAT!r}, got {got!r}")
