@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from refinedweb.core.inputs import resolve_parquet  # noqa: E402
 from refinedweb.dedup.components import components_local  # noqa: E402
 from refinedweb.dedup.minhash import MinHashConfig, MinHasher, band_entries, bucket_edges, normalize  # noqa: E402
 
@@ -41,7 +42,8 @@ BATCH = 25
 
 
 def load_texts(path: str, docs: int) -> tuple[list[str], int]:
-    texts = [t for t in pq.read_table(path, columns=["text"]).column("text").to_pylist() if t]
+    files = resolve_parquet(path, ("text",))  # a folder: its Parquet files, a stats.json beside them skipped
+    texts = [t for f in files for t in pq.read_table(f, columns=["text"]).column("text").to_pylist() if t]
     if not texts:
         raise SystemExit(f"{path}: no documents with text")
     return [texts[i % len(texts)] for i in range(docs)], len(texts)

@@ -57,13 +57,16 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchutil import one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
+
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
+
 
 
 def our_config(path: Path) -> None:
     """configs/refinedweb.yaml with line-wise corrections and any dedup-like section switched off."""
     from refinedweb.config import to_dict
-    from refinedweb.pipeline.pipeline import load_config
+    from refinedweb.pipeline.config import load_config
 
     cfg = load_config(str(REPO / "configs" / "refinedweb.yaml"))
     cfg = dataclasses.replace(cfg, lines=dataclasses.replace(cfg.lines, enabled=False), dedup=cfg.dedup.with_kinds([]))
@@ -171,14 +174,13 @@ def run_datatrove(warc: Path, work: Path) -> tuple[float, set[str], dict[str, st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="a WARC file (default: pages-A)")
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="one WARC file, or a folder or glob naming one (default: pages-A)")
     parser.add_argument("--datatrove-child", nargs=2, metavar=("WARC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datatrove_child:
         datatrove_child(*args.datatrove_child)
         return
-    if not args.input.is_file():
-        raise SystemExit(f"{args.input}: input WARC not found")
+    args.input = one_input(args.input)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
         ours_s, pages, ours_kept, ours_why = run_ours(args.input.resolve(), work)

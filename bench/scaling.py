@@ -32,7 +32,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+from benchutil import one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
+
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
+
 CONFIG = REPO / "configs" / "refinedweb.yaml"
 
 
@@ -67,13 +70,12 @@ def machine_scaling(seconds: float = 3.0) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="a WARC file (default: pages-A)")
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="one WARC file, or a folder or glob naming one (default: pages-A)")
     parser.add_argument("--copies", type=int, default=24, help="copies of the input in the run (default 24: 13,608 pages of pages-A)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of the three runs, interleaved; medians are reported")
     parser.add_argument("--no-ray-single", action="store_true", help="skip the one-worker-on-Ray run")
     args = parser.parse_args()
-    if not args.input.is_file():
-        raise SystemExit(f"{args.input}: input WARC not found")
+    args.input = one_input(args.input)
     if args.copies < 1 or args.repeats < 1:
         raise SystemExit("--copies and --repeats: must be >= 1")
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:

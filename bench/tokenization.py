@@ -40,7 +40,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from refinedweb import schema  # noqa: E402
 from refinedweb.tokenize.bpe import TokenizerTrainConfig, load_tokenizer, train_tokenizer  # noqa: E402
-from refinedweb.tokenize.corpus import resolve_parquet  # noqa: E402
+from refinedweb.core.inputs import resolve_parquet  # noqa: E402
 from refinedweb.tokenize.shards import TokenizeConfig, is_validation, tokenize  # noqa: E402
 
 
@@ -105,9 +105,9 @@ def main() -> None:
     parser.add_argument("--vocab-sizes", default="4096,16384,65024", help="for the compression table ('' = skip)")
     args = parser.parse_args()
 
-    from refinedweb.pipeline.runner import init_ray
+    from refinedweb.core.cluster import init_ray
 
-    files = resolve_parquet(args.input)
+    files = resolve_parquet(args.input, ("text",))
     with tempfile.TemporaryDirectory(prefix="bench-tok-") as tmp:
         root = Path(tmp)
         tok_path = Path(args.tokenizer) if args.tokenizer else root / "tok"

@@ -15,12 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from refinedweb.config import UserError
+from refinedweb.core.command import dispatch
+from refinedweb.tokenize.cli import register as register_tokenize
+from refinedweb.trainer.cli import register as register_trainer
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from refinedweb.pipeline.pipeline import load_config
+    from refinedweb.pipeline.config import load_config
     from refinedweb.pipeline.runner import run
-    from refinedweb.pipeline.sources import resolve_inputs, snapshot_inputs
+    from refinedweb.core.inputs import resolve_inputs
+    from refinedweb.pipeline.sources import snapshot_inputs
     from refinedweb.report.html import write_report
 
     config = load_config(args.config)
@@ -73,7 +77,7 @@ def _release_ray() -> threading.Thread | None:
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
     from refinedweb.dedup.standalone import dedup_folder
-    from refinedweb.pipeline.pipeline import PipelineConfig, load_config
+    from refinedweb.pipeline.config import PipelineConfig, load_config
 
     config = load_config(args.config) if args.config else PipelineConfig()
     if args.workers is not None and args.workers < 1:
@@ -81,7 +85,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if args.kind is not None:
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         config = replace(config, dedup=config.dedup.with_kinds(kinds))
-    stats = dedup_folder(config, args.input, args.output, args.workers, args.address)
+    stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers, args.address)
     _print_result(stats, args.output)
     return 0
 
@@ -133,7 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder (data/, refined/, dedup/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
-    p.add_argument("--keep-rejected", action="store_true", help=argparse.SUPPRESS)  # no-op: a sample is always kept
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("dedup", help="deduplicate any folder of Parquet files with a `text` column",
@@ -165,29 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=5, help="documents to print (default 5)")
     p.set_defaults(func=_cmd_inspect)
 
-    from refinedweb.tokenize.cli import register as register_tokenize
-
     register_tokenize(sub)
 
-    try:
-        from refinedweb.trainer.cli import register as register_trainer
-    except ImportError:  # the trainer's dependencies (torch) are optional for the refinery
-        register_trainer = None
-    if register_trainer is not None:
-        register_trainer(sub)
+    register_trainer(sub)
     return parser
-
-
-def dispatch(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
-    """Parse ``argv`` and run the chosen command; a ``UserError`` is one line on stderr and exit 2."""
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except UserError as exc:
-        print(f"refinedweb: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
 
 
 def main(argv: list[str] | None = None) -> int:

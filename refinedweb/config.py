@@ -8,7 +8,6 @@ message starts with the dotted path of the bad field, e.g. ``quality.min_words: 
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from pathlib import Path
@@ -111,16 +110,6 @@ def to_dict(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_dict(v) for v in obj]
     return obj
-
-
-def read_json_file(path: Path, missing: str) -> Any:
-    """A JSON file's content; a missing file (``missing`` says what was expected) or bad JSON is a ``UserError`` naming it."""
-    if not path.is_file():
-        raise UserError(f"{path}: {missing}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc})") from None
 
 
 def load_yaml(path: str | Path, cls: type[T]) -> T:

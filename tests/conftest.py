@@ -42,7 +42,7 @@ def pages_a_run(pages_a, tmp_path_factory):
     """
     import time
 
-    from refinedweb.pipeline.pipeline import load_config
+    from refinedweb.pipeline.config import load_config
     from refinedweb.pipeline.runner import run
 
     out = tmp_path_factory.mktemp("pages_a")

@@ -58,6 +58,7 @@ from numba import njit
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
+from refinedweb.core.cluster import init_ray
 from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
@@ -405,11 +406,9 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int) -> pa.T
     One row per such document: ``file`` (the path as given), ``row`` (its row in that file), ``id``,
     ``cluster`` (global index of the cluster's kept member; documents are numbered in order of
     ``(position of file in paths, row)``) and ``keep`` (True for exactly that member). Runs on the
-    Ray instance the caller initialised (``refinedweb.pipeline.runner.init_ray``), or starts a
+    Ray instance the caller initialised (``refinedweb.core.cluster.init_ray``), or starts a
     local one with ``workers`` CPUs. Disabled, it returns an empty table.
     """
-    from refinedweb.pipeline.runner import init_ray
-
     paths = [str(p) for p in paths]
     counts = [_num_rows(p) for p in paths]
     offsets = np.zeros(len(paths) + 1, np.int64)

@@ -11,7 +11,7 @@ over all shards on Ray and records its decisions under ``OUT/dedup/``:
 - ``url/p<k>.parquet``: (file, row) of URL duplicates found by shuffle reducer ``k``.
 
 Then one Ray task per shard applies the three stages with the refinery's executor
-(``refine.run_stage``: documents and characters in/out, drops per reason, a bounded rejected sample)
+(``core.executor.run_stage``: documents and characters in/out, drops per reason, a bounded rejected sample)
 and writes ``OUT/data/<name>.parquet`` atomically: kept rows in input order, ``text`` shortened by
 the exact cuts. ``OUT/dedup/done.json`` is written last; it records the inputs (path, size,
 mtime) and the config, so a re-run with the same inputs skips the phase and new inputs redo it.
@@ -37,14 +37,16 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import to_dict
+from refinedweb.core.cluster import init_ray
+from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
+from refinedweb.core.io import read_rows, write_json_atomic
+from refinedweb.core.output import DATA_DIR, REJECTED_DIR, OutputConfig, write_parquet_atomic
+from refinedweb.core.stage import annotate, set_column
+from refinedweb.core.stats import StageStats, check_accounting, merge_stages, stages_from_json
 from refinedweb.dedup import exact as exact_mod
 from refinedweb.dedup import minhash as minhash_mod
 from refinedweb.dedup import urls as urls_mod
 from refinedweb.dedup.config import DedupConfig
-from refinedweb.pipeline.refine import REJECTED_SCHEMA, bottom_k, run_stage
-from refinedweb.pipeline.stage import annotate, set_column
-from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, stages_from_json, write_json_atomic
-from refinedweb.pipeline.writer import DATA_DIR, REJECTED_DIR, OutputConfig, write_parquet_atomic
 
 MINHASH_STAGE, EXACT_STAGE, URL_STAGE = "minhash", "exact_substring", "url_dedup"
 DEDUP_DIR = "dedup"
@@ -152,22 +154,6 @@ def _minhash_step(ctx: _Ctx, workers: int) -> None:
 # --- exact substrings ------------------------------------------------------------------------------
 
 
-def _read_range(path: str, column: str, lo: int, hi: int) -> list[Any]:
-    """Values of ``column`` for rows ``[lo, hi)``, reading only the row groups that hold them."""
-    pf = pq.ParquetFile(path)
-    start, groups, first = 0, [], None
-    for g in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(g).num_rows
-        if start < hi and start + n > lo:
-            groups.append(g)
-            first = start if first is None else first
-        start += n
-    if not groups:
-        return []
-    values = pf.read_row_groups(groups, columns=[column]).column(column)
-    return values.slice(lo - first, hi - lo).to_pylist()
-
-
 def _scan_task(ctx: _Ctx, file: int) -> list[tuple[int, int, int, int]]:
     """One shard's rows cut into chunks that fit a group: ``(file, lo, hi, chars)``; MinHash drops count 0."""
     path = ctx.shards[file].path
@@ -184,7 +170,7 @@ def _exact_task(ctx: _Ctx, j: int, group: list[tuple[int, int, int]]) -> int:
     docs = []
     for file, lo, hi in group:
         skip = set(_minhash_rows(ctx, file).tolist())
-        texts = _read_range(ctx.shards[file].path, schema.TEXT, lo, hi)
+        texts = read_rows(ctx.shards[file].path, lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
         docs.extend((file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip)
     cuts = exact_mod.find_cuts(docs, ctx.cfg.exact)
     write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
@@ -426,8 +412,6 @@ def dedup_phase(
     if not cfg.enabled_kinds():
         result = _link_all(shards, out)
     else:
-        from refinedweb.pipeline.runner import init_ray
-
         init_ray(workers, address)
         ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k)
         result = _deduplicate(ctx, workers)

@@ -17,11 +17,12 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError
+from refinedweb.core.inputs import PARQUET, resolve_inputs
+from refinedweb.core.io import check_columns, write_json_atomic
+from refinedweb.core.output import REJECTED_DIR, OutputConfig, OutputDir
+from refinedweb.core.stats import check_accounting
+from refinedweb.dedup.config import DedupConfig
 from refinedweb.dedup.phase import Shard, dedup_phase
-from refinedweb.pipeline.pipeline import PipelineConfig
-from refinedweb.pipeline.stats import check_accounting, write_json_atomic
-from refinedweb.pipeline.writer import REJECTED_DIR, OutputDir
-from refinedweb.tokenize.corpus import check_columns
 
 
 def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
@@ -32,9 +33,7 @@ def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
     out = Path(output).resolve()
     if out == root.resolve() or root.resolve() in out.parents:
         raise UserError(f"{output}: the output folder must not be inside the input folder {root}")
-    paths = sorted(p for p in root.rglob("*.parquet") if not p.name.startswith("."))
-    if not paths:
-        raise UserError(f"{root}: no Parquet files (*.parquet) found")
+    paths = [Path(p) for p in resolve_inputs(str(root), PARQUET)]
     shards = []
     for p in paths:
         check_columns(p, (schema.TEXT,))
@@ -43,18 +42,18 @@ def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
 
 
 def dedup_folder(
-    config: PipelineConfig,
+    config: DedupConfig,
+    output_config: OutputConfig,
     input_dir: str | Path,
     output: str | Path,
-    workers: int | None = None,
+    workers: int,
     address: str | None = None,
 ) -> dict[str, Any]:
     """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json."""
     start = time.perf_counter()
     shards = find_shards(input_dir, output)
-    workers = workers or config.runner.workers
-    result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
-    OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(config.output)
+    result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason)
+    OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
         print(f"dedup: already done for these {len(shards)} files in {output}", file=sys.stderr, flush=True)
     files = []

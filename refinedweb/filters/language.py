@@ -17,7 +17,7 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import ConfigError, check
 from refinedweb.filters.screen import LanguageScreen, ScreenConfig
-from refinedweb.pipeline.stage import annotate, texts
+from refinedweb.core.stage import annotate, texts
 
 
 def bundled_model_path() -> Path:

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import check
-from refinedweb.pipeline.stage import annotate, set_column
+from refinedweb.core.stage import annotate, set_column
 
 COUNTER_WORDS = (
     "likes?", "comments?", "shares?", "views?", "repl(?:y|ies)", "retweets?", "reposts?", "followers?",

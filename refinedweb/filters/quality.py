@@ -25,7 +25,7 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import check
 from refinedweb.filters.text import ALPHA, Document, strip_punctuation
-from refinedweb.pipeline.stage import annotate, texts
+from refinedweb.core.stage import annotate, texts
 
 _ALNUM = re.compile(r"[^\W_]")  # a letter or digit, any script: the token is a word, not a symbol
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")

@@ -32,7 +32,7 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import check
 from refinedweb.filters.text import Document
-from refinedweb.pipeline.stage import annotate, texts
+from refinedweb.core.stage import annotate, texts
 
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = tuple(range(5, 11))

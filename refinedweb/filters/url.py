@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, check
-from refinedweb.pipeline.stage import annotate
+from refinedweb.core.stage import annotate
 
 # RefinedWeb Table 14: high-quality sources excluded from RefinedWeb so that it does not overlap
 # with the curated corpora (The Pile's) it may be mixed with. The paper's full text could not be

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from refinedweb import schema
 from refinedweb.config import check
 from refinedweb.filters.screen import LanguageScreen
-from refinedweb.pipeline.stage import annotate
+from refinedweb.core.stage import annotate
 
 _URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
 _SPACES_BEFORE_NEWLINE = re.compile(r"[ \t]+\n")

@@ -2,87 +2,34 @@
 
 RefinedWeb Fig. 2 / §3: URL filtering, text extraction, language identification, repetition
 removal, document-wise quality filtering, line-wise corrections; deduplication follows over all
-shards of a run. ``configs/refinedweb.yaml`` maps onto ``PipelineConfig`` one section per component.
+shards of a run (refinedweb/dedup/). The run's config is ``pipeline/config.py``'s ``PipelineConfig``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Protocol
 
-from refinedweb.config import check, load_yaml
-from refinedweb.dedup.config import DedupConfig
+from refinedweb.core.stage import Stage
 from refinedweb.filters.language import LanguageConfig, LanguageFilter
 from refinedweb.filters.lines import LineFilter, LinesConfig
 from refinedweb.filters.quality import QualityConfig, QualityFilter
 from refinedweb.filters.repetition import RepetitionConfig, RepetitionFilter
 from refinedweb.filters.url import UrlFilter, UrlFilterConfig
 from refinedweb.pipeline.extract import ExtractConfig, Extractor
-from refinedweb.pipeline.sources import SourcesConfig
-from refinedweb.pipeline.stage import Stage
-from refinedweb.pipeline.warc import ReaderConfig
-from refinedweb.pipeline.writer import OutputConfig
 
 
-@dataclass(frozen=True)
-class RunnerConfig:
-    """How the per-document stages are spread over Ray."""
+class StageConfigs(Protocol):
+    """The sections of a run's config that configure the per-document stages (``PipelineConfig`` has them)."""
 
-    workers: int = 2
-    """Refining actors (one CPU each); `--workers` overrides. Locally, also the Ray instance's CPUs."""
-    batch_size: int = 64
-    """Documents per map_batches call: large enough to amortise the call, small enough to balance."""
-    block_mb: int = 16
-    """Ray Data's target block size; smaller blocks spread one big input file over several actors."""
-    reader_cpus: float = 0.0
-    """CPUs reserved per reading task; 0 lets reading overlap refining (it costs ~5% of extraction)."""
-    readers: int = 0
-    """Files read at once (0: one per 8 workers). Files finish in about the order they are read, so
-    this bounds what the driver holds (the kept rows of the files in flight) and lets resume skip
-    whole files early in a run. One reader outpaces ~50 refining actors on local disk."""
-    files_per_worker: int = 2
-    """With at least this many input files per worker, each actor reads and refines whole files,
-    the next one to the first free actor (no Ray Data: nothing but results crosses the object
-    store); with fewer, a Ray Data plan streams files as blocks that spread over every actor. 0
-    always streams."""
-    local_single_worker: bool = True
-    """With one worker and no ``--address``, refine in this process without starting Ray (the same
-    reader and stages; Ray's start-up would cost more than refining a small input)."""
-
-    def reader_count(self, workers: int) -> int:
-        return self.readers or max(1, workers // 8)
-
-    def __post_init__(self) -> None:
-        check(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
-        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        check(self.block_mb >= 1, "block_mb", "must be >= 1")
-        check(self.reader_cpus >= 0, "reader_cpus", "must be >= 0")
-        check(self.readers >= 0, "readers", "must be >= 0")
-        check(self.files_per_worker >= 0, "files_per_worker", "must be >= 0")
+    url_filter: UrlFilterConfig
+    extract: ExtractConfig
+    language: LanguageConfig
+    repetition: RepetitionConfig
+    quality: QualityConfig
+    lines: LinesConfig
 
 
-@dataclass(frozen=True)
-class PipelineConfig:
-    """One refinery run: a section per component, the paper's numbers as defaults."""
-
-    sources: SourcesConfig = field(default_factory=SourcesConfig)
-    reader: ReaderConfig = field(default_factory=ReaderConfig)
-    url_filter: UrlFilterConfig = field(default_factory=UrlFilterConfig)
-    extract: ExtractConfig = field(default_factory=ExtractConfig)
-    language: LanguageConfig = field(default_factory=LanguageConfig)
-    repetition: RepetitionConfig = field(default_factory=RepetitionConfig)
-    quality: QualityConfig = field(default_factory=QualityConfig)
-    lines: LinesConfig = field(default_factory=LinesConfig)
-    dedup: DedupConfig = field(default_factory=DedupConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-
-
-def load_config(path: str) -> PipelineConfig:
-    """``configs/refinedweb.yaml`` (or any YAML of the same shape) onto ``PipelineConfig``."""
-    return load_yaml(path, PipelineConfig)
-
-
-def build_stages(cfg: PipelineConfig) -> list[Stage]:
+def build_stages(cfg: StageConfigs) -> list[Stage]:
     """The per-document stages in RefinedWeb's order; switched-off ones are left out."""
     stages: list[Stage] = []
     if cfg.url_filter.enabled:

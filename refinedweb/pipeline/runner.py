@@ -30,11 +30,14 @@ from refinedweb import schema
 from refinedweb.config import to_dict
 from refinedweb.dedup.phase import Shard, add_to_run_stats, dedup_phase
 from refinedweb.pipeline.extract import Extractor
-from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
-from refinedweb.pipeline.refine import READ_STAGE, from_ipc, refine_batch
-from refinedweb.pipeline.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json, write_json_atomic
+from refinedweb.pipeline.config import PipelineConfig
+from refinedweb.pipeline.pipeline import build_stages
+from refinedweb.core.executor import READ_STAGE, from_ipc, refine_batch
+from refinedweb.core.cluster import init_ray
+from refinedweb.core.io import write_json_atomic
+from refinedweb.core.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
-from refinedweb.pipeline.writer import CONFIG_FILE, OutputDir
+from refinedweb.core.output import CONFIG_FILE, OutputDir
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
 
@@ -97,19 +100,6 @@ class _FileProgress:
 
     def complete(self) -> bool:
         return self.meta is not None and self.rows == self.meta["records"]
-
-
-def init_ray(workers: int, address: str | None) -> None:
-    """Join ``address`` or start a local Ray instance with ``workers`` CPUs (no dashboard)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    common = {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True}
-    if address:
-        ray.init(address=address, **common)
-    else:
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, **common)
 
 
 def _reader_config(config: PipelineConfig) -> ReaderConfig:

@@ -9,7 +9,6 @@ Only the standard library is used (``urllib``), and bytes are passed through und
 
 from __future__ import annotations
 
-import glob
 import gzip
 import http.client
 import io
@@ -21,9 +20,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from refinedweb.config import UserError, check
+from refinedweb.core.inputs import is_url
 
 BUFFER_BYTES = 1 << 20  # read-ahead of every input stream; WARC records are read in big blocks
 MAX_BACKOFF_S = 60.0  # ceiling of the exponential backoff between two HTTP retries
@@ -60,40 +60,6 @@ class RemoteInputError(OSError):
 
 class RemoteNotFound(UserError):
     """An HTTP input the server says does not exist (403/404/410)."""
-
-
-def is_url(source: str) -> bool:
-    """True for http(s) URLs, which are streamed rather than opened from disk."""
-    return source.startswith(("http://", "https://"))
-
-
-def resolve_inputs(patterns: Sequence[str]) -> list[str]:
-    """Expand local paths and globs (``~``, sorted, deduplicated); http(s) URLs pass through.
-
-    A pattern that matches no file is a ``UserError`` naming it, so a typo does not silently run
-    the pipeline on nothing.
-    """
-    resolved: list[str] = []
-    seen: set[str] = set()
-    for pattern in patterns:
-        if is_url(pattern):
-            matches = [pattern]
-        else:
-            path = os.path.expanduser(pattern.removeprefix("file://"))
-            if glob.has_magic(path):
-                matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
-            elif os.path.isdir(path):
-                raise UserError(f"{pattern}: is a directory; give files or a glob such as {pattern}/*.warc.gz")
-            else:
-                matches = [path] if os.path.isfile(path) else []
-            if not matches:
-                raise UserError(f"{pattern}: no input file matches")
-        for match in matches:
-            key = match if is_url(match) else os.path.realpath(match)
-            if key not in seen:
-                seen.add(key)
-                resolved.append(match)
-    return resolved
 
 
 def snapshot_inputs(name: str, config: SourcesConfig, max_files: int | None = None) -> list[str]:

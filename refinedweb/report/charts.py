@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.figure import Figure  # noqa: E402
 
-from refinedweb.pipeline.histogram import SIGNALS  # noqa: E402
+from refinedweb.core.histogram import SIGNALS  # noqa: E402
 from refinedweb.report.funnel import Run, share  # noqa: E402
 
 EXTRACT_STAGE = "extract"  # pipeline/extract.py Extractor.name: characters are HTML before it, text after

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from refinedweb.config import read_json_file
-from refinedweb.pipeline.writer import CONFIG_FILE, STATS_FILE
+from refinedweb.core.io import read_json_file
+from refinedweb.core.output import CONFIG_FILE, STATS_FILE
 
 TOP_REASONS = 3
 

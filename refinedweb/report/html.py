@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from refinedweb import schema
-from refinedweb.pipeline.writer import read_rejected
+from refinedweb.core.output import read_rejected
 from refinedweb.report import charts
 from refinedweb.report.funnel import Run, funnel_rows
 from refinedweb.report.inspect import format_signals, text_preview

@@ -1,7 +1,7 @@
 """Sampled documents behind the numbers: rejected ones per drop reason, kept ones from the corpus.
 
 Rejected documents come from the run's bounded sample (``OUT/rejected/``, a uniform bottom-k per
-reason by a hash of the id, pipeline/refine.py). Kept documents are sampled the same way from the
+reason by a hash of the id, core/executor.py). Kept documents are sampled the same way from the
 written shards, reading only the ``id`` column of at most ``MAX_KEPT_SHARDS`` shards, so inspecting a
 billion-document corpus reads a few files.
 """
@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError
-from refinedweb.pipeline.refine import sample_key
-from refinedweb.pipeline.writer import DATA_DIR, read_rejected
+from refinedweb.core.executor import sample_key
+from refinedweb.core.output import DATA_DIR, read_rejected
 from refinedweb.report.funnel import Run
 
 MAX_KEPT_SHARDS = 16

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from refinedweb.config import UserError, read_json_file
+from refinedweb.config import UserError
+from refinedweb.core.io import read_json_file
 
 FORMAT = "refinedweb-tokens/1"
 MANIFEST_NAME = "manifest.json"

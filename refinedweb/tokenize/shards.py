@@ -29,11 +29,13 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
-from refinedweb.pipeline.stats import write_json_atomic
-from refinedweb.pipeline.writer import OutputConfig, write_parquet_atomic
+from refinedweb.core.cluster import init_ray
+from refinedweb.core.inputs import resolve_parquet
+from refinedweb.core.io import read_rows, write_json_atomic
+from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.tokenize import manifest as mf
 from refinedweb.tokenize.bpe import EOT, copy_tokenizer, load_tokenizer
-from refinedweb.tokenize.corpus import resolve_parquet
+from refinedweb.tokenize.corpus import REQUIRED_COLUMNS
 
 TRAIN, VAL = "train", "val"
 STATE_DIR, TOKENIZER_DIR = "state", "tokenizer"
@@ -88,20 +90,6 @@ def plan_units(files: Sequence[Path], docs_per_shard: int) -> list[Unit]:
     return units
 
 
-def read_rows(path: str, start: int, stop: int) -> pa.Table:
-    """``id`` and ``text`` of rows [start, stop), reading only the row groups that hold them."""
-    pf = pq.ParquetFile(path)
-    tables, offset = [], 0
-    for rg in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(rg).num_rows
-        lo, hi = max(start, offset), min(stop, offset + n)
-        if lo < hi:
-            tables.append(pf.read_row_group(rg, columns=[schema.ID, schema.TEXT]).slice(lo - offset, hi - lo))
-        offset += n
-    return pa.concat_tables(tables) if tables else pa.table({schema.ID: pa.array([], pa.string()),
-                                                             schema.TEXT: pa.array([], pa.string())})
-
-
 def is_validation(doc_ids: Sequence[str], fraction: float, seed: int) -> np.ndarray:
     """Boolean mask: the documents whose id hashes (BLAKE2b, salted by ``seed``) below ``fraction``."""
     if fraction <= 0:
@@ -144,7 +132,7 @@ def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], con
     """Ray task: tokenize one unit, write its shards and then its state file; returns the state."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one task = one core; Ray runs one task per CPU
     start, cpu = time.perf_counter(), time.process_time()
-    table = read_rows(unit.source, unit.start, unit.stop)
+    table = read_rows(unit.source, unit.start, unit.stop, (schema.ID, schema.TEXT))
     doc_ids, texts = table.column(schema.ID).to_pylist(), table.column(schema.TEXT).to_pylist()
     for i, (d, t) in enumerate(zip(doc_ids, texts)):
         if d is None or t is None:
@@ -230,11 +218,10 @@ def _done(unit: Unit, output: Path) -> bool:
 def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | Path,
              config: TokenizeConfig = TokenizeConfig(), address: str | None = None) -> dict[str, Any]:
     """Tokenize ``inputs`` into ``output`` (units already done are skipped); returns a summary."""
-    from refinedweb.pipeline.runner import init_ray
 
     start = time.perf_counter()
     out = Path(output)
-    files = resolve_parquet(inputs)
+    files = resolve_parquet(inputs, REQUIRED_COLUMNS)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for split in (TRAIN, VAL):
         (out / split).mkdir(exist_ok=True)

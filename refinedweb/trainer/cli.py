@@ -13,6 +13,7 @@ import os
 import sys
 
 from refinedweb.config import UserError
+from refinedweb.core.command import dispatch
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -91,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the trainer's commands alone: ``python -m refinedweb.trainer.cli train ...``."""
     parser = argparse.ArgumentParser(prog="refinedweb", description="Falcon trainer commands")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    from refinedweb.cli import dispatch
-
     return dispatch(parser, argv)
 
 

@@ -70,7 +70,7 @@ def test_too_few_rounds_is_an_error_naming_the_setting():
 
 @pytest.mark.slow
 def test_partitioned_rounds_on_ray_match_union_find():
-    from refinedweb.pipeline.runner import init_ray
+    from refinedweb.core.cluster import init_ray
 
     init_ray(2, None)
     rng = np.random.default_rng(21)

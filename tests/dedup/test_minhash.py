@@ -172,7 +172,7 @@ def test_clusters_are_deterministic(planted):
 _RUN = """
 import sys, pyarrow.parquet as pq
 from refinedweb.dedup.minhash import MinHashConfig, minhash_clusters
-from refinedweb.pipeline.runner import init_ray
+from refinedweb.core.cluster import init_ray
 workers = int(sys.argv[1])
 init_ray(workers, None)
 pq.write_table(minhash_clusters(sys.argv[3:], MinHashConfig(task_docs=60), workers), sys.argv[2])

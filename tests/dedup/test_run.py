@@ -16,9 +16,11 @@ import pytest
 from refinedweb import schema
 from refinedweb.cli import main
 from refinedweb.dedup.standalone import dedup_folder
-from refinedweb.pipeline.pipeline import PipelineConfig
-from refinedweb.pipeline.stats import stages_from_json
-from refinedweb.pipeline.writer import read_rejected
+from refinedweb.core.output import OutputConfig
+from refinedweb.dedup.config import DedupConfig
+from refinedweb.pipeline.config import PipelineConfig
+from refinedweb.core.stats import stages_from_json
+from refinedweb.core.output import read_rejected
 from tests.dedup.test_exact import _passage, _pieces, _plant
 
 CLI = [sys.executable, "-m", "refinedweb.cli"]
@@ -88,7 +90,7 @@ def test_planted_duplicates_are_removed_under_their_reasons(refined, tmp_path):
     (tmp_path / "in").mkdir()
     pq.write_table(a, tmp_path / "in" / "a.parquet")
     pq.write_table(b, tmp_path / "in" / "b.parquet")
-    stats = dedup_folder(PipelineConfig(), tmp_path / "in", tmp_path / "out", workers=2)
+    stats = dedup_folder(DedupConfig(), OutputConfig(), tmp_path / "in", tmp_path / "out", workers=2)
     assert [s["name"] for s in stats["stages"]] == DEDUP_STAGES
     _assert_accounting(stats)
     rejected = {(r[schema.DROP_REASON], r[schema.ID]) for r in read_rejected(tmp_path / "out").to_pylist()}
@@ -177,7 +179,7 @@ def test_switching_the_report_off_does_not_redo_the_dedup_phase(tmp_path):
     from dataclasses import replace
 
     from refinedweb.dedup.phase import Shard, _fingerprint
-    from refinedweb.pipeline.writer import OutputConfig
+    from refinedweb.core.output import OutputConfig
 
     pq.write_table(pa.table({schema.TEXT: ["x"]}), tmp_path / "a.parquet")
     shards, cfg = [Shard(str(tmp_path / "a.parquet"), "a.parquet")], PipelineConfig().dedup

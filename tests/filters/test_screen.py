@@ -11,9 +11,10 @@ from refinedweb import schema
 from refinedweb.config import ConfigError, from_dict
 from refinedweb.filters.language import LanguageConfig, LanguageFilter
 from refinedweb.filters.screen import ScreenConfig, visible_text
-from refinedweb.pipeline.pipeline import PipelineConfig, build_stages
-from refinedweb.pipeline.refine import refine
-from refinedweb.pipeline.stats import merge_stages
+from refinedweb.pipeline.config import PipelineConfig
+from refinedweb.pipeline.pipeline import build_stages
+from refinedweb.core.executor import refine
+from refinedweb.core.stats import merge_stages
 from refinedweb.pipeline.warc import FileStats, read_file
 
 ENGLISH = (

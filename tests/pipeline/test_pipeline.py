@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from refinedweb.config import ConfigError, from_dict
-from refinedweb.pipeline.pipeline import PipelineConfig, build_stages, load_config
+from refinedweb.pipeline.config import PipelineConfig, load_config
+from refinedweb.pipeline.pipeline import build_stages
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "refinedweb.yaml"
 

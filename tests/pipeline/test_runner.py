@@ -20,9 +20,9 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from refinedweb import schema
-from refinedweb.pipeline.pipeline import PipelineConfig, load_config
+from refinedweb.pipeline.config import PipelineConfig, load_config
 from refinedweb.pipeline.runner import run
-from refinedweb.pipeline.stats import stages_from_json
+from refinedweb.core.stats import stages_from_json
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "configs" / "refinedweb.yaml"

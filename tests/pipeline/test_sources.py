@@ -14,7 +14,6 @@ from refinedweb.pipeline.sources import (
     RemoteInputError,
     SourcesConfig,
     open_input,
-    resolve_inputs,
     snapshot_inputs,
 )
 from refinedweb.pipeline.warc import FileStats, ReaderConfig, read_file
@@ -38,30 +37,6 @@ def warc_paths(server: CCServer) -> list[str]:
 
 
 # --- local inputs --------------------------------------------------------------------------------
-
-
-def test_resolve_inputs_globs_sorted_deduplicated(tmp_path):
-    for name in ("b.warc.gz", "a.warc.gz", "c.wet.gz"):
-        (tmp_path / name).write_bytes(b"")
-    got = resolve_inputs([str(tmp_path / "*.warc.gz"), str(tmp_path / "a.warc.gz"), str(tmp_path / "*.gz")])
-    assert got == [str(tmp_path / "a.warc.gz"), str(tmp_path / "b.warc.gz"), str(tmp_path / "c.wet.gz")]
-
-
-def test_resolve_inputs_expands_home_and_passes_urls(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / "x.warc").write_bytes(b"")
-    url = "https://data.commoncrawl.org/crawl-data/CC-MAIN-2023-50/segments/1/warc/x.warc.gz"
-    assert resolve_inputs(["~/x.warc", url, url]) == [os.path.join(str(tmp_path), "x.warc"), url]
-
-
-def test_resolve_inputs_no_match_names_the_pattern(tmp_path):
-    pattern = str(tmp_path / "nothing-*.warc.gz")
-    with pytest.raises(UserError, match=re.escape(pattern)):
-        resolve_inputs([pattern])
-    with pytest.raises(UserError, match="no input file matches"):
-        resolve_inputs([str(tmp_path / "missing.warc.gz")])
-    with pytest.raises(UserError, match="is a directory"):
-        resolve_inputs([str(tmp_path)])
 
 
 def test_open_input_missing_local_file(tmp_path):

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 
 from refinedweb import schema
-from refinedweb.pipeline.writer import read_rejected
+from refinedweb.core.output import read_rejected
 from refinedweb.report.funnel import Run
 from refinedweb.report.html import DOCS_PER_REASON, FUNNEL_PNG, write_report
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.cli import main
-from refinedweb.pipeline.writer import read_rejected
+from refinedweb.core.output import read_rejected
 
 
 def _printed_ids(text: str) -> list[str]:

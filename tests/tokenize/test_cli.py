@@ -45,7 +45,7 @@ def test_cli_chain_and_trainer_refuses_a_swapped_tokenizer(tmp_path, refined_dir
 @pytest.mark.parametrize("argv, message", [
     (["tokenizer", "train", "--input", "{tmp}/missing", "--output", "{tmp}/tok"], "input not found"),
     (["tokenizer", "train", "--input", "{tmp}", "--output", "{tmp}/tok", "--vocab-size", "10"], "--vocab-size: must be"),
-    (["tokenize", "--input", "{tmp}", "--tokenizer", "{tmp}", "--output", "{tmp}/o"], "no Parquet files found"),
+    (["tokenize", "--input", "{tmp}", "--tokenizer", "{tmp}", "--output", "{tmp}/o"], "no Parquet files in this folder"),
     (["tokenize", "--input", "{data}", "--tokenizer", "{tmp}", "--output", "{tmp}/o"], "no tokenizer.json"),
     (["tokenize", "--input", "{data}", "--tokenizer", "{tmp}", "--output", "{tmp}/o", "--val-fraction", "1"],
      "--val-fraction: must be in [0, 1)"),

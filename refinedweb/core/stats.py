@@ -7,12 +7,10 @@ reason and seconds spent. Counters from batches, actors and input files are summ
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Iterable
 
-from refinedweb.pipeline.histogram import merge_histograms
+from refinedweb.core.histogram import merge_histograms
 
 
 @dataclass
@@ -27,7 +25,7 @@ class StageStats:
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     histograms: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Signal name -> fixed-bin histogram over the documents entering the stage (pipeline/histogram.py)."""
+    """Signal name -> fixed-bin histogram over the documents entering the stage (core/histogram.py)."""
     extra: dict[str, int] = field(default_factory=dict)
     """Stage-specific counters (e.g. exact dedup's spans and characters cut); in stats.json only when set."""
 
@@ -116,10 +114,3 @@ def run_stats(file_states: list[dict[str, Any]], wall_seconds: float | None = No
     if wall_seconds is not None:
         out["wall_seconds"] = round(wall_seconds, 2)
     return out
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary name then rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)

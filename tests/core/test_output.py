@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refinedweb import schema
-from refinedweb.pipeline.refine import REJECTED_SCHEMA, bottom_k, sample_key
-from refinedweb.pipeline.writer import REJECTED_DIR, REJECTED_SAMPLE, OutputConfig, OutputDir, read_rejected
+from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, sample_key
+from refinedweb.core.output import REJECTED_DIR, REJECTED_SAMPLE, OutputConfig, OutputDir, read_rejected
 
 
 def _rejects(source: str, n: int, reasons=("r1", "r2")) -> pa.Table:

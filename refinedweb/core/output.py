@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import check
-from refinedweb.pipeline.refine import REJECTED_SCHEMA, merge_samples
-from refinedweb.pipeline.stats import write_json_atomic
+from refinedweb.core.executor import REJECTED_SCHEMA, merge_samples
+from refinedweb.core.io import write_json_atomic
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
 REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents

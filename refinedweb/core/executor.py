@@ -5,7 +5,7 @@ every document between operators (issue 7's profile: that copy costs more than t
 executor splits kept from dropped after each stage, counts documents, characters and reasons, and
 keeps a bounded, deterministic sample of rejected documents (bottom-k of a hash of the id per
 reason, which merges exactly across batches, actors and files). It also bins the threshold signals a
-stage adds over every document entering it (pipeline/histogram.py), for the report's histograms.
+stage adds over every document entering it (core/histogram.py), for the report's histograms.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from refinedweb import schema
-from refinedweb.pipeline.histogram import signal_histograms
-from refinedweb.pipeline.stage import Stage
-from refinedweb.pipeline.stats import StageStats
+from refinedweb.core.histogram import signal_histograms
+from refinedweb.core.stage import Stage
+from refinedweb.core.stats import StageStats
 
 READ_STAGE = "read"
 REJECTED_TEXT_CHARS = 5_000

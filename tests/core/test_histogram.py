@@ -9,8 +9,8 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import to_dict
-from refinedweb.pipeline.histogram import SIGNALS, count_edges, histogram, merge_histograms, signal_histograms
-from refinedweb.pipeline.pipeline import PipelineConfig
+from refinedweb.core.histogram import SIGNALS, count_edges, histogram, merge_histograms, signal_histograms
+from refinedweb.pipeline.config import PipelineConfig
 
 
 def test_values_land_in_their_bins_and_ends_clip():

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 
 from refinedweb import schema
-from refinedweb.pipeline.refine import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, merge_samples, refine, refine_batch, run_stage
-from refinedweb.pipeline.stage import annotate
-from refinedweb.pipeline.stats import AccountingError, StageStats, check_accounting
+from refinedweb.core.executor import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, merge_samples, refine, refine_batch, run_stage
+from refinedweb.core.stage import annotate
+from refinedweb.core.stats import AccountingError, StageStats, check_accounting
 
 
 class DropShort:

@@ -1,0 +1,19 @@
+"""What the benchmarks share: finding their input with the project's one input resolver."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def one_input(pattern: Path) -> Path:
+    """The one WARC file ``pattern`` names, by the project's input resolver (refinedweb.core.inputs)."""
+    from refinedweb.config import UserError
+    from refinedweb.core.inputs import resolve_inputs
+
+    try:
+        files = resolve_inputs(str(pattern))
+    except UserError as exc:
+        raise SystemExit(str(exc)) from None
+    if len(files) != 1:
+        raise SystemExit(f"{pattern}: names {len(files)} input files; this benchmark takes one")
+    return Path(files[0])

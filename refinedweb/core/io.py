@@ -1,0 +1,67 @@
+"""Small I/O helpers every phase shares: atomic JSON, one JSON reader, and Parquet column checks and row ranges.
+
+Each lived twice or three times before (the dedup phase and the tokenizer both read row ranges of a
+shard; the run's stats.json and the token manifest were read by two JSON readers); one copy here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from refinedweb.config import UserError
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary name then rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_json_file(path: Path, missing: str) -> Any:
+    """A JSON file's content; a missing file (``missing`` says what was expected) or bad JSON is a ``UserError`` naming it."""
+    if not path.is_file():
+        raise UserError(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+
+
+def check_columns(path: str | os.PathLike, columns: Sequence[str]) -> pq.ParquetFile:
+    """Open ``path`` and check it has string ``columns``; anything else is a ``UserError`` naming it."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
+    arrow_schema = pf.schema_arrow
+    for name in columns:
+        if name not in arrow_schema.names:
+            raise UserError(f"{path}: no column {name!r} (has: {', '.join(arrow_schema.names)})")
+        tp = arrow_schema.field(name).type
+        if not (pa.types.is_string(tp) or pa.types.is_large_string(tp)):
+            raise UserError(f"{path}: column {name!r} must be text, got {tp}")
+    return pf
+
+
+def read_rows(path: str | os.PathLike, start: int, stop: int, columns: Sequence[str]) -> pa.Table:
+    """``columns`` of rows [start, stop) of a Parquet file, reading only the row groups that hold them."""
+    pf = pq.ParquetFile(path)
+    groups, first, offset = [], None, 0
+    for g in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        if offset < stop and offset + n > start:
+            groups.append(g)
+            first = offset if first is None else first
+        offset += n
+    if not groups:
+        return pf.schema_arrow.empty_table().select(list(columns))
+    table = pf.read_row_groups(groups, columns=list(columns))
+    lo = max(start, first)
+    return table.slice(lo - first, min(stop, offset) - lo)
