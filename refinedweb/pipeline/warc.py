@@ -12,22 +12,13 @@ one gzip stream, which warcio reads correctly but refuses after the first record
 into it), is accepted, since a pipeline reads front to back; a record shorter than its declared
 length (a truncated file, which warcio takes for a clean end) is a file error; the HTTP head is
 parsed here for every response (warcio skips records whose URI is not http(s), e.g. ``hard::x``);
-and bodies are de-chunked and inflated here in C (``zlib``) under a size cap, because warcio's own
-body decoder cuts a corrupt gzip body short without telling.
+and bodies are de-chunked and inflated under a size cap (http_body.py).
 
-Charset: BOM, then (for ASCII-compatible declarations) strict UTF-8, since valid UTF-8 with
-non-ASCII bytes is UTF-8 whatever the label says; then the HTTP ``charset``, then ``<meta charset>``
-/ ``http-equiv`` / ``<?xml encoding>`` in the first bytes (which also overrides an HTTP
-ISO-8859-1, the servers' default; labels mapped as browsers do, WHATWG Encoding Standard); then
-detection with charset_normalizer (windows-1252, the browsers' default, where a page has too few
-non-ASCII bytes to detect anything); then UTF-8 with replacement. Valid UTF-8 is never copied
-through ``str``: the bytes go straight into the Arrow string column.
+Body decoding lives in http_body.py, charsets in charset.py.
 """
 
 from __future__ import annotations
 
-import codecs
-import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -42,6 +33,15 @@ from warcio.timeutils import timestamp_to_iso_date
 
 from refinedweb import schema
 from refinedweb.config import check
+from refinedweb.pipeline.charset import (
+    CHARSET_SCAN_BYTES,
+    DETECT_BYTES,
+    content_type_charset,
+    html_to_utf8,
+    is_utf8,
+    sniff_html,
+)
+from refinedweb.pipeline.http_body import BodyError, decode_transfer
 from refinedweb.pipeline.sources import SourcesConfig, open_input
 
 COLUMNS = (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)
@@ -71,9 +71,9 @@ class ReaderConfig:
     """Use WET ``conversion`` records as text (TEXT set, HTML null); false drops them."""
     sniff_bytes: int = 1024
     """Bytes looked at to sniff HTML where no payload type is given (WHATWG MIME Sniffing §7.1)."""
-    charset_scan_bytes: int = 8192
+    charset_scan_bytes: int = CHARSET_SCAN_BYTES
     """Bytes searched for ``<meta charset>`` (WHATWG prescans 1024; pages with long heads need more)."""
-    detect_bytes: int = 65536
+    detect_bytes: int = DETECT_BYTES
     """Bytes given to charset_normalizer when nothing declares the charset and it is not UTF-8."""
 
     def __post_init__(self) -> None:
@@ -108,15 +108,9 @@ class FileStats:
             self.error_messages.append(message)
 
 
-_DEFAULT_CONFIG = ReaderConfig()
-
 
 class InputCorrupt(Exception):
     """The file cannot be read past this point (a record without Content-Length has no known end)."""
-
-
-class _BodyError(Exception):
-    """One record's body cannot be decoded (bad Content-Encoding data)."""
 
 
 def read_file(
@@ -172,7 +166,7 @@ def _read_record(
     except (InputCorrupt, OSError, EOFError):
         batch.add(record_id, url, date, None, None, schema.WARC_RECORD_ERROR)
         raise
-    except (_BodyError, ValueError, LookupError, zlib.error):
+    except (BodyError, ValueError, LookupError, zlib.error):
         reason, html, text = schema.WARC_RECORD_ERROR, None, None
     missing = _drain(record.raw_stream)
     if missing:
@@ -194,7 +188,7 @@ def _classify(record: ArcWarcRecord, config: ReaderConfig) -> tuple[str | None, 
         body = record.raw_stream.read(cap)
         if not body or body.isspace():
             return schema.EMPTY_PAYLOAD, None, None
-        return None, None, body if _is_utf8(body) else body.decode("utf-8", "replace").encode("utf-8")
+        return None, None, body if is_utf8(body) else body.decode("utf-8", "replace").encode("utf-8")
     if rec_type not in ("response", "resource"):
         return schema.WARC_NOT_RESPONSE, None, None
 
@@ -210,12 +204,13 @@ def _classify(record: ArcWarcRecord, config: ReaderConfig) -> tuple[str | None, 
 
     body = head + record.raw_stream.read(max(cap - len(head), 0))
     if http is not None:
-        body = _decode_transfer(body, http, cap)
+        body = decode_transfer(body, http, cap)
     if not body or body.isspace():
         return schema.EMPTY_PAYLOAD, None, None
     if mime in UNKNOWN_TYPES and not sniff_html(body[: config.sniff_bytes]):
         return schema.NOT_HTML, None, None
-    return None, html_to_utf8(body, _charset(declared), config), None
+    charset = content_type_charset(declared)
+    return None, html_to_utf8(body, charset, config.charset_scan_bytes, config.detect_bytes), None
 
 
 def _http_head(record: ArcWarcRecord) -> tuple[StatusAndHeaders | None, bytes]:
@@ -245,217 +240,11 @@ def _drain(stream) -> int:
     return max(getattr(stream, "limit", 0), 0)
 
 
-def _decode_transfer(body: bytes, http: StatusAndHeaders, cap: int) -> bytes:
-    """Undo ``Transfer-Encoding: chunked`` and ``Content-Encoding`` (gzip, deflate; brotli if installed)."""
-    if "chunked" in (http.get_header("Transfer-Encoding") or "").lower():
-        body = dechunk(body)
-    encodings = [e.strip().lower() for e in (http.get_header("Content-Encoding") or "").split(",")]
-    for encoding in reversed(encodings):
-        body = decompress_body(body, encoding, cap)
-    return body
-
-
-def dechunk(data: bytes) -> bytes:
-    """Join the chunks of an HTTP/1.1 chunked body (RFC 9112 §7.1).
-
-    Data that does not start with a chunk-size line is returned as is (servers and crawlers often
-    keep the header after un-chunking); a body cut mid-chunk keeps what is there.
-    """
-    parts, pos, size_end = [], 0, len(data)
-    while pos < size_end:
-        eol = data.find(b"\n", pos, pos + 256)
-        if eol < 0:
-            if pos == 0:
-                return data
-            break
-        try:
-            size = int(data[pos:eol].split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            if pos == 0:
-                return data
-            break
-        if size == 0:
-            break
-        start = eol + 1
-        parts.append(data[start : start + size])
-        pos = start + size
-        if data.startswith(b"\r\n", pos):
-            pos += 2
-        elif data.startswith(b"\n", pos):
-            pos += 1
-    return b"".join(parts)
-
-
-def decompress_body(data: bytes, encoding: str, cap: int) -> bytes:
-    """Undo one ``Content-Encoding``; data that is plainly not encoded (no gzip magic) passes through.
-
-    Crawlers often store the decoded body but keep the header (ClueWeb09 does), hence the magic
-    check. A body cut short (Common Crawl truncates at 1 MiB) inflates to what is there.
-    """
-    if encoding in ("", "identity", "none"):
-        return data
-    if encoding in ("gzip", "x-gzip"):
-        if not data.startswith(b"\x1f\x8b"):
-            return data
-        return _inflate(data, 16 + zlib.MAX_WBITS, cap)
-    if encoding == "deflate":
-        if data[:1] in (b"<", b" ", b"\n", b"\r", b"\t"):
-            return data
-        try:
-            return _inflate(data, zlib.MAX_WBITS, cap)  # zlib-wrapped, as the RFC says
-        except zlib.error:
-            return _inflate(data, -zlib.MAX_WBITS, cap)  # raw deflate, as many servers send
-    if encoding == "br":
-        try:
-            import brotli  # optional: only where the environment has it
-        except ImportError:
-            raise _BodyError("Content-Encoding br needs the brotli package") from None
-        try:
-            return brotli.decompress(data)[:cap]
-        except brotli.error as exc:
-            raise _BodyError(f"bad brotli body: {exc}") from None
-    raise _BodyError(f"unsupported Content-Encoding {encoding!r}")
-
-
-def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
-    decompressor = zlib.decompressobj(wbits)
-    return decompressor.decompress(data, cap)
-
-
-# --- HTML sniffing -----------------------------------------------------------------------------
-
-_HTML_TAGS = (
-    b"<!doctype html", b"<html", b"<head", b"<script", b"<iframe", b"<h1", b"<div", b"<font",
-    b"<table", b"<a", b"<style", b"<title", b"<b", b"<body", b"<br", b"<p", b"<!--", b"<meta",
-)  # WHATWG MIME Sniffing §7.1 "text/html" patterns, plus <meta>
-_TAG_END = frozenset(b" >\t\n\r\f/")
-
-
-def sniff_html(head: bytes) -> bool:
-    """True when the first bytes look like HTML (WHATWG MIME Sniffing's text/html patterns).
-
-    ``<?xml`` counts only when an ``<html`` element follows (XHTML), not for feeds or sitemaps.
-    """
-    text = head.lstrip(b"\xef\xbb\xbf \t\n\r\f").lower()
-    if text.startswith(b"<?xml"):
-        return b"<html" in text
-    for tag in _HTML_TAGS:
-        if text.startswith(tag):
-            if tag == b"<!--":
-                return True
-            return len(text) > len(tag) and text[len(tag)] in _TAG_END
-    return False
-
-
-# --- charset -----------------------------------------------------------------------------------
-
-# Labels browsers decode differently from Python's codec of the same name (WHATWG Encoding §4.2),
-# and labels Python does not know. Everything else goes through codecs.lookup.
-_WHATWG_LABELS = {
-    **dict.fromkeys(("ascii", "us-ascii", "iso-8859-1", "iso8859-1", "iso_8859-1", "latin1", "latin-1",
-                     "l1", "cp819", "ibm819", "windows-1252", "x-cp1252", "cp1252"), "cp1252"),
-    **dict.fromkeys(("shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis", "windows-31j",
-                     "x-ms-cp932", "ms932", "cp932"), "cp932"),
-    **dict.fromkeys(("euc-jp", "x-euc-jp", "eucjp", "cseucpkdfmtjapanese"), "euc_jp"),
-    **dict.fromkeys(("gb2312", "gbk", "x-gbk", "gb_2312-80", "gb_2312", "chinese", "csgb2312",
-                     "iso-ir-58", "cp936", "gb18030"), "gb18030"),
-    **dict.fromkeys(("big5", "big5-hkscs", "cn-big5", "x-x-big5", "csbig5"), "big5hkscs"),
-    **dict.fromkeys(("euc-kr", "ks_c_5601-1987", "ks_c_5601-1989", "ksc5601", "ksc_5601", "korean",
-                     "windows-949", "cseuckr", "csksc56011987", "iso-ir-149"), "cp949"),
-    **dict.fromkeys(("iso-8859-9", "iso8859-9", "latin5", "l5", "windows-1254"), "cp1254"),
-    **dict.fromkeys(("tis-620", "iso-8859-11", "iso8859-11", "windows-874", "dos-874"), "cp874"),
-    **dict.fromkeys(("utf-16", "utf-16le", "utf-16be", "utf-32", "unicode", "ucs-2"), "utf-8"),
-    "x-mac-roman": "mac_roman", "x-mac-cyrillic": "mac_cyrillic", "x-cp1250": "cp1250",
-    "x-cp1251": "cp1251", "iso-8859-8-i": "iso8859_8", "x-user-defined": "cp1252",
-}
-_SEVEN_BIT = frozenset({"iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
-                        "iso2022_jp_ext", "iso2022_kr", "utf-7", "hz"})  # look like ASCII, are not
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-_META = re.compile(rb"""<meta[^>]{0,512}?charset\s*=\s*["']?\s*([a-z0-9._:+-]{2,40})""", re.I)
-_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([a-z0-9._:+-]{2,40})""", re.I)
-_ASCII = bytes(range(128))
-MIN_DETECT_BYTES = 32  # non-ASCII bytes below which detection is a coin toss (WHATWG falls back to windows-1252)
-_HTTP_CHARSET = re.compile(r"""charset\s*=\s*["']?\s*([A-Za-z0-9._:+-]+)""", re.I)
-
-
-def codec_for(label: str | None) -> str | None:
-    """Python codec name for a charset label as a browser reads it; None when unknown or not a text codec."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    name = _WHATWG_LABELS.get(label, label)
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        return None
-    if not getattr(info, "_is_text_encoding", True):
-        return None  # base64, rot13, zlib ... are codecs too
-    return info.name
-
-
-def meta_charset(head: bytes) -> str | None:
-    """The charset label declared in the HTML itself (``<meta charset>``, ``http-equiv``, ``<?xml>``)."""
-    match = _XML_DECL.match(head) or _META.search(head)
-    return match.group(1).decode("ascii") if match else None
-
-
-def html_to_utf8(body: bytes, http_charset: str | None = None, config: ReaderConfig | None = None) -> bytes:
-    """An HTML payload as UTF-8 bytes, the charset chosen as the module docstring says.
-
-    Valid UTF-8 (the large majority of the web) is returned as is, without a round trip through
-    ``str``: Arrow takes the bytes straight into a string column.
-    """
-    config = config or _DEFAULT_CONFIG
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            return body.decode(codec, "replace").encode("utf-8")
-    declared = codec_for(http_charset)
-    if declared in (None, "cp1252"):  # servers default to ISO-8859-1; a page's own <meta> knows better
-        declared = codec_for(meta_charset(body[: config.charset_scan_bytes])) or declared
-    if declared not in _SEVEN_BIT and _is_utf8(body):
-        return body
-    if declared is not None:
-        text = body.decode(declared, "replace")
-        if text.count("\ufffd") <= max(8, len(text) // 1000):
-            return text.encode("utf-8")  # the declared charset, maybe with a few bad bytes: trust the page
-    sample = body[: config.detect_bytes]
-    if len(sample) - len(sample.translate(None, _ASCII)) < MIN_DETECT_BYTES:
-        return body.decode("cp1252", "replace").encode("utf-8")  # too little evidence: the web's default
-    guess = detect_charset(sample)
-    return body.decode(guess or "utf-8", "replace").encode("utf-8")
-
-
-def decode_html(body: bytes, http_charset: str | None = None, config: ReaderConfig | None = None) -> str:
-    """An HTML payload as ``str`` (see ``html_to_utf8``)."""
-    return html_to_utf8(body, http_charset, config).decode("utf-8")
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def detect_charset(sample: bytes) -> str | None:
-    """charset_normalizer's best guess for bytes that declare nothing usable."""
-    import charset_normalizer
-
-    best = charset_normalizer.from_bytes(sample).best()
-    return codec_for(best.encoding) if best is not None else None
-
-
 # --- small helpers -----------------------------------------------------------------------------
 
 
 def _mime(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def _charset(content_type: str | None) -> str | None:
-    match = _HTTP_CHARSET.search(content_type or "")
-    return match.group(1) if match else None
 
 
 def _unwrap(uri: str | None) -> str | None:
