@@ -33,7 +33,8 @@ def dechunk(data: bytes) -> bytes:
     """Join the chunks of an HTTP/1.1 chunked body (RFC 9112 §7.1).
 
     Data that does not start with a chunk-size line is returned as is (servers and crawlers often
-    keep the header after un-chunking); a body cut mid-chunk keeps what is there.
+    keep the header after un-chunking); a body cut mid-chunk keeps what is there. A negative chunk
+    size (``-4``, which ``int`` accepts) is a ``BodyError``: it would move backwards, forever.
     """
     parts, pos, size_end = [], 0, len(data)
     while pos < size_end:
@@ -48,6 +49,8 @@ def dechunk(data: bytes) -> bytes:
             if pos == 0:
                 return data
             break
+        if size < 0:
+            raise BodyError(f"negative chunk size {size} at byte {pos}")
         if size == 0:
             break
         start = eol + 1

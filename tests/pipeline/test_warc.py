@@ -394,3 +394,13 @@ def test_sample_warc_is_deterministic_and_fully_read(tmp_path):
     assert not any("\ufffd" in h for h in htmls)
     assert any("porn" in url for url in kept) and any("cheap-watches" in url for url in kept)
     assert all("Read more" in h or "Continue reading" in h for u, h in kept.items() if "/articles/" in u)
+
+
+# --- hostile bytes: each ends as a named drop or a file error, in bounded time and memory ------------
+
+
+def test_negative_chunk_size_is_a_record_error(tmp_path):
+    headers = [("Content-Type", "text/html"), ("Transfer-Encoding", "chunked")]
+    warc = Warc().response("http://a.example/neg", b"-4\r\n" + PAGE + b"\r\n0\r\n\r\n", headers=headers)
+    rows, stats = read_all(warc.response("http://a.example/ok", PAGE).save(tmp_path / "t.warc.gz"))
+    assert [r[schema.DROP_REASON] for r in rows] == [schema.WARC_RECORD_ERROR, None] and stats.errors == 0
