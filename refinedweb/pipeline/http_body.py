@@ -93,11 +93,19 @@ def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
 
 
 def _unbrotli(data: bytes, cap: int) -> bytes:
+    """Brotli, decoded to at most ``cap`` bytes (``Decompressor.process(data, max_output_length=cap)``).
+
+    Google's brotli package has that limit since 1.2; an older one (or brotlicffi) can only inflate
+    a body whole, a bomb included, so it is refused rather than used.
+    """
     try:
         import brotli  # optional: only where the environment has it
     except ImportError:
         raise BodyError("Content-Encoding br needs the brotli package") from None
+    decompressor = brotli.Decompressor()
     try:
-        return brotli.decompress(data)[:cap]
+        return decompressor.process(data, max_output_length=cap)[:cap]
+    except TypeError:
+        raise BodyError("Content-Encoding br needs brotli >= 1.2 (bounded decompression)") from None
     except brotli.error as exc:
         raise BodyError(f"bad brotli body: {exc}") from None
