@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import pyarrow as pa
-from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
-from warcio.statusandheaders import StatusAndHeaders, StatusAndHeadersParser
+from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import timestamp_to_iso_date
 
 from refinedweb import schema
@@ -43,6 +42,7 @@ from refinedweb.pipeline.charset import (
 )
 from refinedweb.pipeline.http_body import BodyError, decode_transfer
 from refinedweb.pipeline.sources import SourcesConfig, open_input
+from refinedweb.pipeline.warc_io import BoundedHeaderParser, HeaderTooLong, Records
 
 COLUMNS = (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)
 ROW_SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
@@ -50,7 +50,6 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/vnd.w
 UNKNOWN_TYPES = frozenset({"", "unknown/unknown", "application/unknown", "*/*", "application/octet-stream"})
 MAX_ERROR_MESSAGES = 20  # per file: enough to diagnose, bounded on a file full of bad records
 _BLOCK = 1 << 18  # warcio's read block; bigger than its 16 KiB default, fewer Python-level calls
-_HTTP = StatusAndHeadersParser(["HTTP/"], verify=False)
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,10 @@ class ReaderConfig:
     """Bytes searched for ``<meta charset>`` (WHATWG prescans 1024; pages with long heads need more)."""
     detect_bytes: int = DETECT_BYTES
     """Bytes given to charset_normalizer when nothing declares the charset and it is not UTF-8."""
+    max_header_bytes: int = 1 << 20
+    """Cap on one header line and on one header block (WARC, ARC or HTTP), and on a line of junk
+    between records: real heads are a few KB, so a longer one is hostile or garbage. An HTTP head
+    past it is a ``warc_record_error`` row, a WARC head or junk line a file error (issue 18)."""
 
     def __post_init__(self) -> None:
         check(self.enabled, "enabled", "the reader cannot be disabled")
@@ -84,6 +87,7 @@ class ReaderConfig:
         check(self.sniff_bytes >= 16, "sniff_bytes", f"must be >= 16, got {self.sniff_bytes}")
         check(self.charset_scan_bytes >= 64, "charset_scan_bytes", f"must be >= 64, got {self.charset_scan_bytes}")
         check(self.detect_bytes >= 64, "detect_bytes", f"must be >= 64, got {self.detect_bytes}")
+        check(self.max_header_bytes >= 1024, "max_header_bytes", f"must be >= 1024, got {self.max_header_bytes}")
 
 
 @dataclass
@@ -124,7 +128,7 @@ def read_file(
     stream = open_input(source, sources)
     batch = _Batch(source, config)
     try:
-        records = _Records(stream, no_record_parse=True, block_size=_BLOCK)
+        records = Records(stream, _BLOCK, config.max_header_bytes)
         while True:
             try:
                 record = next(records)
@@ -134,7 +138,7 @@ def read_file(
             _read_record(record, offset, source, config, stats, batch)
             if batch.full():
                 yield batch.flush()
-    except (ArchiveLoadFailed, InputCorrupt, OSError, ValueError, EOFError, zlib.error) as exc:
+    except (ArchiveLoadFailed, InputCorrupt, HeaderTooLong, OSError, ValueError, EOFError, zlib.error) as exc:
         stats.add_error(f"{source}: {_describe(exc)} (after {stats.records} records)")
     finally:
         stream.close()
@@ -166,7 +170,7 @@ def _read_record(
     except (InputCorrupt, OSError, EOFError):
         batch.add(record_id, url, date, None, None, schema.WARC_RECORD_ERROR)
         raise
-    except (BodyError, ValueError, LookupError, zlib.error):
+    except (BodyError, HeaderTooLong, ValueError, LookupError, zlib.error):
         reason, html, text = schema.WARC_RECORD_ERROR, None, None
     missing = _drain(record.raw_stream)
     if missing:
@@ -192,7 +196,7 @@ def _classify(record: ArcWarcRecord, config: ReaderConfig) -> tuple[str | None, 
     if rec_type not in ("response", "resource"):
         return schema.WARC_NOT_RESPONSE, None, None
 
-    http, head = _http_head(record) if rec_type == "response" else (None, b"")
+    http, head = _http_head(record, config.max_header_bytes) if rec_type == "response" else (None, b"")
     if http is not None and http.get_statuscode() != "200":
         return schema.HTTP_NOT_200, None, None
     declared = http.get_header("Content-Type") if http is not None else _payload_content_type(record)
@@ -213,7 +217,7 @@ def _classify(record: ArcWarcRecord, config: ReaderConfig) -> tuple[str | None, 
     return None, html_to_utf8(body, charset, config.charset_scan_bytes, config.detect_bytes), None
 
 
-def _http_head(record: ArcWarcRecord) -> tuple[StatusAndHeaders | None, bytes]:
+def _http_head(record: ArcWarcRecord, max_bytes: int) -> tuple[StatusAndHeaders | None, bytes]:
     """Parse the HTTP status line and headers at the start of a response body, if there are any.
 
     Done here for every response (warcio skips records whose URI is not http(s), e.g. ``hard::x``
@@ -222,7 +226,7 @@ def _http_head(record: ArcWarcRecord) -> tuple[StatusAndHeaders | None, bytes]:
     first = record.raw_stream.readline(8192)
     if not first.startswith(b"HTTP/"):
         return None, first
-    return _HTTP.parse(record.raw_stream, first), b""
+    return BoundedHeaderParser(["HTTP/"], False, max_bytes).parse(record.raw_stream, first), b""
 
 
 def _payload_content_type(record: ArcWarcRecord) -> str | None:
@@ -267,17 +271,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ArchiveLoadFailed) and "first line" in text:
         text = "not a WARC/ARC record here (file starts mid-record or holds garbage): " + text[:160]
     return f"{type(exc).__name__}: {text[:300]}"
-
-
-class _Records(ArchiveIterator):
-    """warcio's iterator, also over a ``.warc.gz`` written as one gzip stream.
-
-    warcio parses such a file correctly but refuses it after the first record, because it could not
-    seek to a record in it; a pipeline reads front to back and never seeks.
-    """
-
-    def _raise_invalid_gzip_err(self) -> None:
-        return None
 
 
 class _Batch:

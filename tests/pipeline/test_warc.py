@@ -7,6 +7,7 @@ import importlib.util
 import io
 import re
 import sys
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -355,6 +356,8 @@ def test_config_errors_name_the_field():
         ReaderConfig(batch_size=0)
     with pytest.raises(ConfigError, match="^max_payload_bytes:"):
         ReaderConfig(max_payload_bytes=10)
+    with pytest.raises(ConfigError, match="^max_header_bytes:"):
+        ReaderConfig(max_header_bytes=100)
     with pytest.raises(ConfigError, match=r"^reader\.max_batch_bytes:"):
         from_dict(ReaderConfig, {"max_batch_bytes": 0}, "reader")
 
@@ -404,3 +407,55 @@ def test_negative_chunk_size_is_a_record_error(tmp_path):
     warc = Warc().response("http://a.example/neg", b"-4\r\n" + PAGE + b"\r\n0\r\n\r\n", headers=headers)
     rows, stats = read_all(warc.response("http://a.example/ok", PAGE).save(tmp_path / "t.warc.gz"))
     assert [r[schema.DROP_REASON] for r in rows] == [schema.WARC_RECORD_ERROR, None] and stats.errors == 0
+
+
+def _gzip_member(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return packer.compress(data) + packer.flush()
+
+
+def _peak_bytes(path: Path, config: ReaderConfig) -> tuple[list[dict], FileStats, int]:
+    """Rows, stats and the peak of Python allocations while reading ``path``."""
+    tracemalloc.start()
+    try:
+        rows, stats = read_all(path, config)
+        return rows, stats, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+BOUNDED = ReaderConfig(max_header_bytes=1 << 16)
+HUGE = 16 << 20  # a 16 MiB line gzips to ~16 KB
+
+
+def test_huge_warc_header_line_is_a_file_error_in_bounded_memory(tmp_path):
+    record = b"WARC/1.0\r\nWARC-Type: response\r\nX-Junk: " + b"a" * HUGE + b"\r\nContent-Length: 0\r\n\r\n\r\n\r\n"
+    path = _write(tmp_path / "line.warc.gz", _gzip_member(record) + Warc().response("http://a.example/", PAGE).buffer.getvalue())
+    rows, stats, peak = _peak_bytes(path, BOUNDED)
+    assert rows == [] and stats.errors == 1 and "longer than 65536 bytes" in stats.error_messages[0]
+    assert peak < 8 << 20  # the line is never held whole
+
+
+def test_junk_line_between_records_is_a_file_error_in_bounded_memory(tmp_path):
+    data = Warc().response("http://a.example/", PAGE).buffer.getvalue() + _gzip_member(b"\x00" * HUGE + b"\n")
+    rows, stats, peak = _peak_bytes(_write(tmp_path / "junk.warc.gz", data), BOUNDED)
+    assert [r[schema.DROP_REASON] for r in rows] == [None] and stats.errors == 1
+    assert "longer than 65536 bytes" in stats.error_messages[0] and peak < 8 << 20
+
+
+@pytest.mark.parametrize("shape", ["one line", "many lines"])
+def test_huge_http_header_is_a_record_error_in_bounded_memory(tmp_path, shape):
+    junk = b"X-Junk: " + b"a" * HUGE + b"\r\n" if shape == "one line" else b"X-Junk: aaaaaaaaaaaaaaaa\r\n" * (HUGE // 26)
+    block = b"HTTP/1.1 200 OK\r\n" + junk + b"Content-Type: text/html\r\n\r\n" + PAGE
+    warc = Warc().raw("http://a.example/big-head", "response", block).response("http://a.example/ok", PAGE)
+    rows, stats, peak = _peak_bytes(warc.save(tmp_path / "t.warc.gz"), BOUNDED)
+    assert [r[schema.DROP_REASON] for r in rows] == [schema.WARC_RECORD_ERROR, None] and stats.errors == 0
+    assert peak < 8 << 20
+
+
+def test_gzip_member_is_inflated_in_bounded_blocks(tmp_path):
+    """A 32 MiB body gzips to ~32 KB: one read block of it must not inflate whole."""
+    warc = Warc().raw("http://a.example/zeros.bin", "resource", b"\x00" * (32 << 20), "image/png")
+    rows, stats, peak = _peak_bytes(warc.response("http://a.example/ok", PAGE).save(tmp_path / "t.warc.gz"), BOUNDED)
+    assert [r[schema.DROP_REASON] for r in rows] == [schema.NOT_HTML, None] and stats.errors == 0
+    assert peak < 8 << 20
