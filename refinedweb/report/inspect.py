@@ -9,6 +9,7 @@ billion-document corpus reads a few files.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,15 @@ from refinedweb.report.funnel import Run
 MAX_KEPT_SHARDS = 16
 TEXT_PREVIEW_CHARS = 600
 _KEPT_NOT_SIGNALS = {schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.TEXT}
+# Terminal control sequences (ECMA-48): strings (OSC, DCS, SOS, PM, APC) up to BEL or ST, CSI with its
+# parameters, other two-byte escapes, both in 7-bit (ESC x) and 8-bit (C1) form; then any C0/C1
+# control character left, except newline and tab.
+_CONTROL = re.compile(
+    r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 
 def rejected_docs(out: str | Path, reason: str, n: int) -> list[dict[str, Any]]:
@@ -88,13 +98,22 @@ def format_signals(signals: dict[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in signals.items() if v is not None)
 
 
+def printable(text: str) -> str:
+    """``text`` without terminal control sequences or control characters (newline and tab kept).
+
+    Web text is raw bytes from anyone: an ANSI/OSC escape in a page would otherwise clear the
+    reader's screen, retitle the terminal or hide lines when ``inspect`` prints it.
+    """
+    return _CONTROL.sub("", text)
+
+
 def text_preview(text: str | None, chars: int = TEXT_PREVIEW_CHARS) -> str:
-    """The start of a document's text; a placeholder where it was dropped before extraction."""
+    """The start of a document's text, made printable; a placeholder where it was dropped before extraction."""
     if text is None:
         return "(no text: dropped before extraction)"
     if not text.strip():
         return "(empty text)"
-    return text[:chars] + (" [...]" if len(text) > chars else "")
+    return printable(text[:chars]) + (" [...]" if len(text) > chars else "")
 
 
 def format_docs(docs: list[dict[str, Any]], title: str) -> str:
@@ -108,5 +127,5 @@ def format_docs(docs: list[dict[str, Any]], title: str) -> str:
             head.append(f"stage:   {d['stage']}   reason: {d[schema.DROP_REASON]}")
         head.append(f"signals: {format_signals(d['signals'])}")
         body = "\n".join("    " + line for line in text_preview(d.get(schema.TEXT)).splitlines())
-        blocks.append("\n".join(head) + "\ntext:\n" + body)
+        blocks.append(printable("\n".join(head)) + "\ntext:\n" + body)
     return "\n\n".join(blocks)

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from refinedweb import schema
 from refinedweb.cli import main
 from refinedweb.core.output import read_rejected
+from refinedweb.report.inspect import format_docs, text_preview
 
 
 def _printed_ids(text: str) -> list[str]:
@@ -54,3 +55,20 @@ def test_unknown_reason_lists_the_known_ones(pages_a_run, capsys):
         for reason, n in st["dropped"].items():
             assert f"{reason} ({n})" in err
     assert main(["inspect", str(out)]) == 2  # neither --reason nor --kept
+
+
+HOSTILE = "Title\x1b[2J\x1b[31mred\x1b[0m \x1b]0;pwned\x07 \x1b]8;;http://evil\x1b\\link\x1b]8;;\x1b\\ bell\x07 back\x08 cr\r nul\x00 c1\x9b2J del\x7f\n\tindented"
+
+
+def test_text_preview_strips_terminal_control_sequences():
+    shown = text_preview(HOSTILE)
+    assert shown == "Titlered  link bell back cr nul c1 del\n\tindented"
+    assert not any(c in shown for c in "\x1b\x07\x08\r\x00\x9b\x7f")
+
+
+def test_format_docs_strips_control_sequences_from_every_field():
+    doc = {schema.ID: "<urn:x>\x1b[2J", schema.URL: "http://a.example/\x1b]0;t\x07", schema.TEXT: HOSTILE,
+           "stage": "gopher\x1b[1m", schema.DROP_REASON: "r\x07", "signals": {"title": "\x1b[5mblink"}}
+    printed = format_docs([doc], "hostile\x1b[H")
+    assert "\x1b" not in printed and "\x07" not in printed and "\r" not in printed
+    assert "url:     http://a.example/\n" in printed and "title=blink" in printed and "\tindented" in printed
