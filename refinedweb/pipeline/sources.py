@@ -2,7 +2,11 @@
 
 A Common Crawl WARC is ~1 GB fetched over HTTP for minutes; connections do drop half-way. The
 HTTP stream here resumes where it broke with a ``Range`` request instead of restarting, and checks
-that the server really resumed at that byte, so a flaky link neither restarts nor corrupts a file.
+that the server really resumed at that byte of the same object (ETag, Last-Modified, size), so a
+flaky link neither restarts nor corrupts a file. A failure that may pass (an outage, 5xx, a server
+trickling bytes past the file's deadline, the object replaced mid-read) raises
+``TransientInputError``, which the reader passes on instead of counting it as a broken file, so a
+run can leave the file not done and read it again on resume.
 Only the standard library is used (``urllib``), and bytes are passed through undecoded: a
 ``.warc.gz`` served with ``Content-Encoding: gzip`` still reaches the WARC reader as gzip.
 """
@@ -46,16 +50,30 @@ class SourcesConfig:
     """Socket timeout for connecting and for each read."""
     retry_backoff_s: float = 1.0
     """First wait between retries; doubles per consecutive failure, capped at 60 s."""
+    http_deadline_s: float = 6 * 3600.0
+    """Wall-clock limit on reading one file over HTTP, retries included: a server that trickles
+    bytes just faster than the socket timeout would otherwise hold a worker forever (a ~1 GB
+    Common Crawl WARC takes minutes). Past it the file is a ``TransientInputError``."""
 
     def __post_init__(self) -> None:
         check(self.cc_base_url.startswith(("http://", "https://")), "cc_base_url", "must be an http(s) URL")
         check(self.http_retries >= 0, "http_retries", f"must be >= 0, got {self.http_retries}")
         check(self.http_timeout_s > 0, "http_timeout_s", f"must be > 0, got {self.http_timeout_s}")
         check(self.retry_backoff_s >= 0, "retry_backoff_s", f"must be >= 0, got {self.retry_backoff_s}")
+        check(self.http_deadline_s > 0, "http_deadline_s", f"must be > 0, got {self.http_deadline_s}")
 
 
 class RemoteInputError(OSError):
     """An HTTP input that stayed unreachable or broken after every retry."""
+
+
+class TransientInputError(RemoteInputError):
+    """An HTTP input that failed for a reason that may pass: the file is not done, read it again later.
+
+    Retries exhausted on connection errors, timeouts, 429 or 5xx; the per-file deadline passed; or
+    the object changed on the server while being read. ``read_file`` re-raises it (it is not a
+    corrupt file); anything catching ``RemoteInputError`` or ``OSError`` still catches it.
+    """
 
 
 class RemoteNotFound(UserError):
@@ -106,9 +124,11 @@ def open_input(source: str, config: SourcesConfig | None = None) -> BinaryIO:
 class HttpStream(io.RawIOBase):
     """A read-only HTTP(S) body that reconnects with ``Range: bytes=N-`` where the stream breaks.
 
-    Retries connection errors, timeouts, 429 and 5xx with exponential backoff; a resumed response
-    must be a 206 starting exactly at the byte we need (a 200 is skipped forward instead), so the
-    bytes handed on are those of one consistent download.
+    Retries connection errors, timeouts, 429 and 5xx with exponential backoff, on one budget of
+    ``http_retries`` consecutive failed attempts (connecting or reading alike; progress resets it).
+    A resumed response must be a 206 starting exactly at the byte we need (a 200 is skipped forward
+    instead) with the first answer's ETag, Last-Modified and size, so the bytes handed on are those
+    of one object; reads return as soon as any bytes arrive, so the deadline holds on a trickle.
     """
 
     def __init__(self, url: str, config: SourcesConfig) -> None:
@@ -118,35 +138,34 @@ class HttpStream(io.RawIOBase):
         self.pos = 0  # bytes handed to the reader so far
         self.size: int | None = None  # total body size, when the server tells
         self.reconnects = 0  # resumed connections (for tests and logs)
+        self.deadline = time.monotonic() + config.http_deadline_s
+        self._failures = 0  # consecutive failed attempts
+        self._first: tuple[str | None, str | None, int | None] | None = None  # ETag, Last-Modified, size
         self._response: http.client.HTTPResponse | None = None
-        self._connect()
+        self._open()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        failures = 0
-        while True:
-            if self.size is not None and self.pos >= self.size:
-                return 0
+        while self.size is None or self.pos < self.size:
+            self._check_deadline()
             if self._response is None:
-                self._connect()
-            error: Exception | None = None
+                self._open()
             try:
-                n = self._response.readinto(buffer)  # type: ignore[union-attr]
+                data = self._response.read1(len(buffer))  # type: ignore[union-attr]
             except (OSError, http.client.HTTPException) as exc:
-                n, error = 0, exc
-            if n:
-                self.pos += n
-                return n
-            if error is None and self.size is None:
+                self._failed(exc)
+                continue
+            if data:
+                memoryview(buffer)[: len(data)] = data
+                self.pos += len(data)
+                self._failures = 0
+                return len(data)
+            if self.size is None:
                 return 0  # the server gave no length: a clean end of body is the end
-            failures += 1
-            reason = error or f"connection closed at byte {self.pos} of {self.size}"
-            self._drop_response()
-            if failures > self.config.http_retries:
-                raise RemoteInputError(f"{self.url}: stream broke at byte {self.pos}: {reason}")
-            self._sleep(failures)
+            self._failed(f"connection closed at byte {self.pos} of {self.size}")
+        return 0
 
     def close(self) -> None:
         self._drop_response()
@@ -160,25 +179,33 @@ class HttpStream(io.RawIOBase):
                 pass
             self._response = None
 
-    def _sleep(self, failures: int) -> None:
-        time.sleep(min(self.config.retry_backoff_s * 2 ** (failures - 1), MAX_BACKOFF_S))
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            self._drop_response()
+            raise TransientInputError(
+                f"{self.url}: deadline of {self.config.http_deadline_s:g} s (sources.http_deadline_s) passed at byte {self.pos}"
+            )
 
-    def _connect(self) -> None:
-        """Open the body at ``self.pos``, retrying transient failures."""
-        failures = 0
-        while True:
+    def _failed(self, reason: object) -> None:
+        """One failed attempt: drop the connection, give up past ``http_retries`` in a row, else back off."""
+        self._drop_response()
+        self._failures += 1
+        if self._failures > self.config.http_retries:
+            raise TransientInputError(f"{self.url}: {reason} at byte {self.pos} (after {self._failures} attempts in a row)")
+        backoff = min(self.config.retry_backoff_s * 2 ** (self._failures - 1), MAX_BACKOFF_S)
+        time.sleep(max(min(backoff, self.deadline - time.monotonic()), 0))
+        self._check_deadline()
+
+    def _open(self) -> None:
+        """Open the body at ``self.pos``, failed attempts counted on the one retry budget."""
+        while self._response is None:
+            self._check_deadline()
             try:
                 self._response = self._request()
-                if self.pos:
-                    self.reconnects += 1
-                return
-            except (UserError, RemoteInputError):
-                raise
-            except (OSError, http.client.HTTPException, _Transient) as exc:
-                failures += 1
-                if failures > self.config.http_retries:
-                    raise RemoteInputError(f"{self.url}: {exc} (after {failures} attempts)") from None
-                self._sleep(failures)
+            except _Transient as exc:
+                self._failed(exc)
+        if self.pos:
+            self.reconnects += 1
 
     def _request(self) -> http.client.HTTPResponse:
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -194,24 +221,22 @@ class HttpStream(io.RawIOBase):
             if exc.code == 429 or exc.code >= 500:
                 raise _Transient(f"HTTP {exc.code}") from None
             raise RemoteInputError(f"{self.url}: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, socket.timeout) as exc:
-            raise _Transient(str(getattr(exc, "reason", exc))) from None
+        except (urllib.error.URLError, socket.timeout, OSError, http.client.HTTPException) as exc:
+            raise _Transient(str(getattr(exc, "reason", exc)) or type(exc).__name__) from None
         return self._check_start(response)
 
     def _check_start(self, response: http.client.HTTPResponse) -> http.client.HTTPResponse:
-        """Make sure the body starts at ``self.pos``; learn the total size."""
-        length = response.headers.get("Content-Length")
+        """Make sure the body is the object being read and starts at ``self.pos``; learn the total size."""
         if response.status == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
             if not match or int(match.group(1)) != self.pos:
                 response.close()
                 raise _Transient(f"server resumed at the wrong byte ({response.headers.get('Content-Range')})")
-            if match.group(3) != "*":
-                self.size = int(match.group(3))
-            return response
-        if length is not None:
-            self.size = int(length)
-        skip = self.pos  # the server ignored Range: read forward to where we were
+            total = None if match.group(3) == "*" else int(match.group(3))
+        else:
+            total = content_length(response.headers.get("Content-Length"))
+        self._check_same(response, total)
+        skip = self.pos if response.status != 206 else 0  # the server ignored Range: read forward to where we were
         while skip:
             chunk = response.read(min(skip, BUFFER_BYTES))
             if not chunk:
@@ -219,6 +244,24 @@ class HttpStream(io.RawIOBase):
                 raise _Transient(f"body ended before byte {self.pos} while skipping forward")
             skip -= len(chunk)
         return response
+
+    def _check_same(self, response: http.client.HTTPResponse, total: int | None) -> None:
+        """The first answer's ETag, Last-Modified and size, or ``TransientInputError`` if any differs."""
+        seen = (response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
+        if self._first is None:
+            self._first = seen
+        for name, before, now in zip(("ETag", "Last-Modified", "size"), self._first, seen):
+            if before is not None and now is not None and before != now:
+                response.close()
+                raise TransientInputError(f"{self.url}: changed on the server while being read ({name} {before} -> {now}, at byte {self.pos})")
+        if self.size is None:
+            self.size = total
+
+
+def content_length(value: str | None) -> int | None:
+    """A Content-Length header as a number; None where absent or malformed (``12abc``, ``-5``, ``1e3``)."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and value.isascii() else None
 
 
 class _Transient(Exception):

@@ -41,7 +41,7 @@ from refinedweb.pipeline.charset import (
     sniff_html,
 )
 from refinedweb.pipeline.http_body import BodyError, decode_transfer
-from refinedweb.pipeline.sources import SourcesConfig, open_input
+from refinedweb.pipeline.sources import SourcesConfig, TransientInputError, open_input
 from refinedweb.pipeline.warc_io import BoundedHeaderParser, HeaderTooLong, Records
 
 COLUMNS = (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)
@@ -138,6 +138,8 @@ def read_file(
             _read_record(record, offset, source, config, stats, batch)
             if batch.full():
                 yield batch.flush()
+    except TransientInputError:
+        raise  # the file is not done (an outage, a deadline): not a broken file
     except (ArchiveLoadFailed, InputCorrupt, HeaderTooLong, OSError, ValueError, EOFError, zlib.error) as exc:
         stats.add_error(f"{source}: {_describe(exc)} (after {stats.records} records)")
     finally:

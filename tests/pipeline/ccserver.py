@@ -2,8 +2,10 @@
 
 ``crawl-data/CC-MAIN-TEST/warc.paths.gz`` lists ``crawl-data/CC-MAIN-TEST/segments/<seg>/warc/*.warc.gz``,
 files written with warcio's ``WARCWriter`` (warcinfo, then request + response + metadata per page,
-as Common Crawl writes them). The server answers ``Range`` requests like S3 does, and can be told
-to drop the connection half-way through a file or to answer 503 once, to test retry and resume.
+as Common Crawl writes them). The server answers ``Range`` requests like S3 does (with ``ETag`` and
+``Last-Modified``), and can be told to drop the connection half-way through a file (then answer
+errors, or change the file), to answer 503, to trickle bytes, or to send a malformed
+``Content-Length``, to test retry and resume.
 
 Other tests use it as a fixture::
 
@@ -15,11 +17,14 @@ Other tests use it as a fixture::
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import http.server
 import io
 import re
 import threading
+import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -115,6 +120,10 @@ class _Faults:
     drop: set[str] = field(default_factory=set)  # paths whose next full answer stops half-way
     fail: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer first
     ignore_range: bool = False  # answer 200 with the whole body even to a Range request
+    after_drop: dict[str, tuple[list[int], bytes | None]] = field(default_factory=dict)  # path -> (statuses, new bytes)
+    validators: bool = True  # send ETag and Last-Modified
+    trickle_s: float = 0.0  # pause between 512-byte pieces of a body
+    content_length: str | None = None  # sent instead of the true Content-Length (the connection then closes)
 
 
 class CCServer:
@@ -137,9 +146,15 @@ class CCServer:
     def url(self, rel: str) -> str:
         return f"{self.base_url}/{rel.lstrip('/')}"
 
-    def drop_once(self, rel: str) -> None:
-        """The next full (non-Range) answer for ``rel`` sends half its body, then closes the connection."""
-        self.faults.drop.add("/" + rel.lstrip("/"))
+    def drop_once(self, rel: str, then: Sequence[int] = (), replace: bytes | None = None) -> None:
+        """The next full (non-Range) answer for ``rel`` sends half its body, then closes the connection.
+
+        After the drop, the next ``len(then)`` requests are answered with those statuses (an outage),
+        and ``replace`` (if given) becomes the file's content (the object changed on the server).
+        """
+        path = "/" + rel.lstrip("/")
+        self.faults.drop.add(path)
+        self.faults.after_drop[path] = (list(then), replace)
 
     def fail_once(self, rel: str, status: int = 503, times: int = 1) -> None:
         """Answer the next ``times`` requests for ``rel`` with ``status``."""
@@ -184,9 +199,10 @@ def _handler(server: CCServer) -> type[http.server.BaseHTTPRequestHandler]:
                 server.log(Request(path, range_header, 404))
                 self.send_error(404)
                 return
-            self._send_file(path, target.read_bytes(), range_header)
+            self._send_file(path, target, range_header)
 
-        def _send_file(self, path: str, data: bytes, range_header: str | None) -> None:
+        def _send_file(self, path: str, target: Path, range_header: str | None) -> None:
+            data = target.read_bytes()
             match = _RANGE.match(range_header or "")
             if match and not server.faults.ignore_range:
                 start = int(match.group(1))
@@ -202,18 +218,43 @@ def _handler(server: CCServer) -> type[http.server.BaseHTTPRequestHandler]:
             else:
                 body, status = data, 200
                 self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Accept-Ranges", "bytes")
-            self.end_headers()
+            self._send_headers(target, data, body)
             server.log(Request(path, range_header, status))
             if status == 200 and path in server.faults.drop:
                 server.faults.drop.discard(path)
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
                 self.close_connection = True
+                statuses, replace = server.faults.after_drop.pop(path, ([], None))
+                if statuses:
+                    server.faults.fail[path] = statuses
+                if replace is not None:
+                    target.write_bytes(replace)
                 return
-            self.wfile.write(body)
+            self._write_body(body)
+
+        def _send_headers(self, target: Path, data: bytes, body: bytes) -> None:
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", server.faults.content_length or str(len(body)))
+            self.send_header("Accept-Ranges", "bytes")
+            if server.faults.validators:
+                self.send_header("ETag", f'"{zlib.crc32(data):08x}-{len(data)}"')
+                self.send_header("Last-Modified", email.utils.formatdate(target.stat().st_mtime, usegmt=True))
+            if server.faults.content_length is not None:
+                self.close_connection = True
+            self.end_headers()
+
+        def _write_body(self, body: bytes) -> None:
+            if not server.faults.trickle_s:
+                self.wfile.write(body)
+                return
+            try:
+                for start in range(0, len(body), 512):
+                    self.wfile.write(body[start : start + 512])
+                    self.wfile.flush()
+                    time.sleep(server.faults.trickle_s)
+            except OSError:  # the client gave up
+                self.close_connection = True
 
     return Handler
 

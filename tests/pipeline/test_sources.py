@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from refinedweb.pipeline.sources import (
     HttpStream,
     RemoteInputError,
     SourcesConfig,
+    TransientInputError,
     open_input,
     snapshot_inputs,
 )
@@ -141,3 +143,65 @@ def test_build_snapshot_with_extra_files(tmp_path, monkeypatch):
     assert len(listed) == 2 and (tmp_path / "cc" / listed[1]).read_bytes() == source.read_bytes()
     with CCServer(tmp_path / "cc") as server:
         assert snapshot_inputs(SNAPSHOT, fast(server), None) == [server.url(p) for p in listed]
+
+
+# --- hostile or failing servers (issue 18.7) -------------------------------------------------------
+
+
+def test_outage_mid_file_is_transient_not_a_file_error(cc_server):
+    rel = warc_paths(cc_server)[0]
+    cc_server.drop_once(rel, then=[503] * 5)
+    with pytest.raises(TransientInputError, match="503"):
+        rows_of(cc_server.url(rel), fast(cc_server, http_retries=2))
+
+
+def test_permanent_error_mid_file_is_a_file_error(cc_server):
+    rel = warc_paths(cc_server)[0]
+    cc_server.drop_once(rel, then=[401])
+    rows, stats = rows_of(cc_server.url(rel), fast(cc_server))
+    assert stats.errors == 1 and "HTTP 401" in stats.error_messages[0] and len(rows) < 13
+
+
+def test_one_retry_budget_across_reconnects(cc_server):
+    rel = warc_paths(cc_server)[0]
+    cc_server.drop_once(rel, then=[503] * 10)
+    with pytest.raises(TransientInputError):
+        with open_input(cc_server.url(rel), fast(cc_server, http_retries=2)) as stream:
+            stream.read()
+    # the drop, then two failed reconnects: 3 consecutive failures in all, not 3 per reconnect
+    assert [r.status for r in cc_server.requests if r.path.endswith(rel)] == [200, 503, 503]
+
+
+@pytest.mark.parametrize("validators", [True, False])
+def test_resume_of_a_changed_object_is_refused(cc_server, validators):
+    rel = warc_paths(cc_server)[0]
+    data = (cc_server.root / rel).read_bytes()
+    changed = bytes(reversed(data)) if validators else data + b"\0" * 100  # same size: only the ETag tells
+    cc_server.faults.validators = validators
+    cc_server.drop_once(rel, replace=changed)
+    with pytest.raises(TransientInputError, match="changed on the server"):
+        with open_input(cc_server.url(rel), fast(cc_server)) as stream:
+            stream.read()
+
+
+def test_trickling_server_hits_the_file_deadline(cc_server):
+    rel = warc_paths(cc_server)[0]
+    assert (cc_server.root / rel).stat().st_size > 4 * 512
+    cc_server.faults.trickle_s = 0.25  # 512 bytes every 250 ms: never a socket timeout, done after > 1 s
+    start = time.monotonic()
+    with pytest.raises(TransientInputError, match="deadline"):
+        rows_of(cc_server.url(rel), fast(cc_server, http_deadline_s=0.5))
+    assert time.monotonic() - start < 3
+
+
+@pytest.mark.parametrize("length", ["12abc", "-5", "1e3"])
+def test_malformed_content_length_reads_to_the_end(cc_server, length):
+    rel = warc_paths(cc_server)[0]
+    cc_server.faults.content_length = length
+    rows, stats = rows_of(cc_server.url(rel), fast(cc_server))
+    assert len(rows) == 13 and stats.errors == 0
+
+
+def test_deadline_config_names_the_field():
+    with pytest.raises(ConfigError, match="^http_deadline_s:"):
+        SourcesConfig(http_deadline_s=0)
