@@ -32,11 +32,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError("give either --input PATTERN or --snapshot NAME")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be >= 1, got {args.workers}")
+    if args.max_files is not None and args.max_files < 1:
+        raise UserError(f"--max-files: must be >= 1, got {args.max_files}")
     if args.snapshot:
         inputs = snapshot_inputs(args.snapshot, config.sources, args.max_files)
     else:
         inputs = resolve_inputs(args.input)
-        if args.max_files:
+        if args.max_files is not None:
             inputs = inputs[: args.max_files]
     stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
     release = _release_ray()

@@ -51,6 +51,7 @@ class OutputConfig:
 
     def __post_init__(self) -> None:
         check(self.compression in ("zstd", "snappy", "gzip", "brotli", "lz4", "none"), "compression", f"unknown codec {self.compression!r}")
+        check(1 <= self.compression_level <= 22, "compression_level", f"must be in [1, 22] (zstd's levels), got {self.compression_level}")
         check(self.row_group_size > 0, "row_group_size", "must be > 0")
         check(self.rejected_per_reason >= 0, "rejected_per_reason", "must be >= 0")
 
