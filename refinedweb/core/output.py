@@ -15,22 +15,25 @@ import hashlib
 import json
 import os
 import re
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refinedweb import schema
-from refinedweb.config import check
+from refinedweb.config import UserError, check
 from refinedweb.core.executor import REJECTED_SCHEMA, merge_samples
-from refinedweb.core.io import write_json_atomic
+from refinedweb.core.io import write_atomic, write_json_atomic
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
 REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents
 STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
 REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
+LOCK_FILE = ".lock"  # held by the run writing the folder (output_lock)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,61 @@ class OutputConfig:
         check(self.rejected_per_reason >= 0, "rejected_per_reason", "must be >= 0")
 
 
+def _holder(path: Path) -> dict[str, Any] | None:
+    """The pid and host in a lock file, or None when it cannot be read (half written, or gone)."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+@contextmanager
+def output_lock(root: str | Path, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``root/.lock`` (pid and host) while a run writes ``root``; a second run into it is refused.
+
+    Two runs into one output overwrite each other's shards and state. The lock is created with
+    O_EXCL, so of two runs starting at once one wins; a lock left by a dead pid on this host (a
+    killed run) is taken over, with a message; one on another host is never guessed stale.
+    """
+    path = Path(root) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            holder = _holder(path)
+            if holder is None or holder.get("host") != me["host"] or _alive(holder["pid"]):
+                who = f"pid {holder['pid']} on {holder.get('host')}" if holder else "an unreadable lock"
+                raise UserError(f"{root}: another run is writing this output ({who}, {path}); "
+                                "wait for it, or delete the lock if no such run exists") from None
+            log(f"{root}: taking over the lock of pid {holder['pid']}, which is no longer running")
+            path.unlink(missing_ok=True)
+    else:
+        raise UserError(f"{root}: another run took the lock ({path}) while this one was starting")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(me, f)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        yield
+    finally:
+        if _holder(path) == me:
+            path.unlink(missing_ok=True)
+
+
 def shard_name(source: str) -> str:
     """A readable, collision-free shard name: the input's base name plus a hash of its full path."""
     base = re.sub(r"\.(warc|arc|wet|wat)?(\.gz)?$", "", source.rstrip("/").rsplit("/", 1)[-1], flags=re.I)
@@ -65,13 +123,10 @@ def shard_name(source: str) -> str:
 
 def write_parquet_atomic(table: pa.Table, path: Path, config: OutputConfig) -> None:
     """Write under a temporary name, fsync, then rename: a half shard never looks done."""
-    tmp = path.with_name(f".{path.name}.tmp")
     codec = None if config.compression == "none" else config.compression
     level = config.compression_level if codec == "zstd" else None
-    pq.write_table(table, tmp, compression=codec, compression_level=level, row_group_size=config.row_group_size)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression=codec, compression_level=level,
+                                                  row_group_size=config.row_group_size))
 
 
 class OutputDir:

@@ -19,7 +19,7 @@ from refinedweb import schema
 from refinedweb.config import UserError
 from refinedweb.core.inputs import PARQUET, resolve_inputs
 from refinedweb.core.io import check_columns, write_json_atomic
-from refinedweb.core.output import REJECTED_DIR, OutputConfig, OutputDir
+from refinedweb.core.output import REJECTED_DIR, OutputConfig, OutputDir, output_lock
 from refinedweb.core.stats import check_accounting
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.dedup.phase import Shard, dedup_phase
@@ -52,10 +52,20 @@ def dedup_folder(
     """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json."""
     start = time.perf_counter()
     shards = find_shards(input_dir, output)
+    with output_lock(output, _log):
+        return _dedup(config, output_config, shards, output, workers, address, start)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | Path, workers: int,
+           address: str | None, start: float) -> dict[str, Any]:
     result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason)
     OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
-        print(f"dedup: already done for these {len(shards)} files in {output}", file=sys.stderr, flush=True)
+        _log(f"dedup: already done for these {len(shards)} files in {output}")
     files = []
     for s in shards:
         records = pq.ParquetFile(s.path).metadata.num_rows

@@ -37,7 +37,7 @@ from refinedweb.core.cluster import init_ray
 from refinedweb.core.io import write_json_atomic
 from refinedweb.core.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
-from refinedweb.core.output import CONFIG_FILE, OutputDir
+from refinedweb.core.output import CONFIG_FILE, OutputDir, output_lock
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
 
@@ -238,6 +238,11 @@ def run(
     address: str | None = None,
 ) -> dict[str, Any]:
     """Refine ``inputs`` into ``output``; files already done there are skipped. Returns stats.json."""
+    with output_lock(output, _log):
+        return _run(config, inputs, output, workers, address)
+
+
+def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers: int | None, address: str | None) -> dict[str, Any]:
     start = time.perf_counter()
     out = OutputDir(output)
     write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
