@@ -34,6 +34,7 @@ REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of re
 STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
 REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
 LOCK_FILE = ".lock"  # held by the run writing the folder (output_lock)
+DEDUP_DIR, DEDUP_DONE = "dedup", "done.json"  # under DEDUP_DIR: written last, data/ is whole once it is there
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,25 @@ def output_lock(root: str | Path, log: Callable[[str], None]) -> Iterator[None]:
     finally:
         if _holder(path) == me:
             path.unlink(missing_ok=True)
+
+
+def check_dedup_done(files: list[Path]) -> None:
+    """Refuse files of a run's ``data/`` folder while its dedup is not done (no ``dedup/done.json``).
+
+    A dedup phase killed half way leaves old and new shards side by side in ``data/``; the phase
+    removes its done marker before it rewrites any, so the marker's absence is the signal. A run's
+    data folder is a ``data/`` whose parent has ``dedup/`` (a refinery run's or a standalone dedup's).
+    """
+    seen: set[Path] = set()
+    for folder in {Path(f).parent for f in files}:
+        for d in (folder, *folder.parents):
+            if d in seen:
+                break
+            seen.add(d)
+            run = d.parent
+            if d.name == DATA_DIR and (run / DEDUP_DIR).is_dir() and not (run / DEDUP_DIR / DEDUP_DONE).is_file():
+                raise UserError(f"{d}: the dedup phase of this run has not finished ({run / DEDUP_DIR / DEDUP_DONE} "
+                                "missing), so data/ may mix old and new shards; re-run the command that wrote it")
 
 
 def shard_name(source: str) -> str:
