@@ -168,6 +168,10 @@ class OutputDir:
         """Marked done and its shard present (an output from before refined/ existed is redone)."""
         return self.state_path(source).is_file() and self.refined_path(source).is_file()
 
+    def has_done_files(self) -> bool:
+        """Whether any input file is done here (this run's config then has to match theirs)."""
+        return any((self.root / STATE_DIR).glob("*.json"))
+
     def states(self) -> list[dict[str, Any]]:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
         return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / STATE_DIR).glob("*.json"))]

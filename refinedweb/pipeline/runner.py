@@ -27,14 +27,14 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from refinedweb import schema
-from refinedweb.config import to_dict
+from refinedweb.config import UserError, to_dict
 from refinedweb.dedup.phase import Shard, add_to_run_stats, dedup_phase
 from refinedweb.pipeline.extract import Extractor
-from refinedweb.pipeline.config import PipelineConfig
+from refinedweb.pipeline.config import PipelineConfig, output_changes
 from refinedweb.pipeline.pipeline import build_stages
 from refinedweb.core.executor import READ_STAGE, from_ipc, refine_batch
 from refinedweb.core.cluster import init_ray
-from refinedweb.core.io import write_json_atomic
+from refinedweb.core.io import read_json_file, write_json_atomic
 from refinedweb.core.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
 from refinedweb.core.output import CONFIG_FILE, OutputDir, output_lock
@@ -230,6 +230,18 @@ def _finish(out: OutputDir, source: str, prog: _FileProgress, config: PipelineCo
     return out.finish_file(source, prog.kept, prog.rejected, state, config.output)
 
 
+def _check_config(out: OutputDir, config: PipelineConfig) -> None:
+    """Refuse to resume into a folder whose done files were made with a config that changes the output."""
+    path = out.root / CONFIG_FILE
+    if not path.is_file() or not out.has_done_files():
+        return
+    changed = output_changes(read_json_file(path, "the run's config"), config)
+    if changed:
+        more = f"; and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise UserError(f"{out.root}: its files were made with another config ({'; '.join(changed[:5])}{more}); "
+                        "resuming would mix the two: use a new --output, or delete this one")
+
+
 def run(
     config: PipelineConfig,
     inputs: list[str],
@@ -245,6 +257,7 @@ def run(
 def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers: int | None, address: str | None) -> dict[str, Any]:
     start = time.perf_counter()
     out = OutputDir(output)
+    _check_config(out, config)
     write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
     workers = workers or config.runner.workers
     todo = [s for s in inputs if not out.is_done(s)]
