@@ -28,11 +28,13 @@ from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.executor import REJECTED_SCHEMA, merge_samples
 from refinedweb.core.io import write_atomic, write_json_atomic
+from refinedweb.core.stats import FileState
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
 REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents
 STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
 REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
+QUARANTINE_DIR = "quarantine"  # a record per input that failed on every try (made when one does)
 LOCK_FILE = ".lock"  # held by the run writing the folder (output_lock)
 DEDUP_DIR, DEDUP_DONE = "dedup", "done.json"  # under DEDUP_DIR: written last, data/ is whole once it is there
 
@@ -172,9 +174,25 @@ class OutputDir:
         """Whether any input file is done here (this run's config then has to match theirs)."""
         return any((self.root / STATE_DIR).glob("*.json"))
 
-    def states(self) -> list[dict[str, Any]]:
+    def states(self) -> list[FileState]:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
-        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / STATE_DIR).glob("*.json"))]
+        return [FileState.from_state_json(json.loads(p.read_text(encoding="utf-8")))
+                for p in sorted((self.root / STATE_DIR).glob("*.json"))]
+
+    def quarantine_path(self, source: str) -> Path:
+        return self.root / QUARANTINE_DIR / f"{shard_name(source)}.json"
+
+    def quarantine(self, source: str, reason: str, tries: int) -> dict[str, Any]:
+        """Record that ``source`` failed on every try; resumes skip it until the record is deleted."""
+        record = {"path": source, "reason": reason, "tries": tries}
+        self.quarantine_path(source).parent.mkdir(exist_ok=True)
+        write_json_atomic(self.quarantine_path(source), record)
+        return record
+
+    def quarantined(self, sources: list[str]) -> list[dict[str, Any]]:
+        """The quarantine records of those of ``sources`` that have one, in input order."""
+        paths = [self.quarantine_path(s) for s in sources]
+        return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.is_file()]
 
     def add_rejected(self, rejected: list[pa.Table], config: OutputConfig) -> None:
         """Merge rejected documents into the run's sample and rewrite it atomically (idempotent by id)."""
@@ -195,14 +213,13 @@ class OutputDir:
         for p in others:
             p.unlink()
 
-    def finish_file(self, source: str, kept: list[pa.Table], rejected: list[pa.Table], state: dict[str, Any], config: OutputConfig) -> int:
-        """Write one input file's shard, rejected sample and state (last); return documents written."""
-        name = shard_name(source)
+    def finish_file(self, state: FileState, kept: list[pa.Table], rejected: list[pa.Table], config: OutputConfig) -> int:
+        """Write one input file's shard, rejected sample and state (last); return documents refined."""
         table = concat_kept(kept)
-        write_parquet_atomic(table, self.refined_path(source), config)
+        write_parquet_atomic(table, self.refined_path(state.path), config)
         self.add_rejected(rejected, config)
-        state = {**state, "shard": f"{REFINED_DIR}/{name}.parquet", "docs_written": len(table)}
-        write_json_atomic(self.state_path(source), state)
+        state.docs_refined = len(table)
+        write_json_atomic(self.state_path(state.path), state.state_json())
         return len(table)
 
 

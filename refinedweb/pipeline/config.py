@@ -48,6 +48,11 @@ class RunnerConfig:
     """With one worker and no ``--address``, refine in this process without starting Ray (the same
     reader and stages; Ray's start-up would cost more than refining a small input)."""
 
+    file_tries: int = 2
+    """Tries of an input file that fails to read (cannot be opened, a 404, an unreadable stream)
+    before it is quarantined: listed in stats.json and skipped by resumes (sources.py already
+    retries each HTTP request; a second try here covers a fault of the file's whole read)."""
+
     def reader_count(self, workers: int) -> int:
         return self.readers or max(1, workers // 8)
 
@@ -58,6 +63,7 @@ class RunnerConfig:
         check(self.reader_cpus >= 0, "reader_cpus", "must be >= 0")
         check(self.readers >= 0, "readers", "must be >= 0")
         check(self.files_per_worker >= 0, "files_per_worker", "must be >= 0")
+        check(1 <= self.file_tries <= 10, "file_tries", f"must be in [1, 10], got {self.file_tries}")
 
 
 @dataclass(frozen=True)
