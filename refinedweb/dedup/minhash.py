@@ -110,11 +110,6 @@ class MinHashConfig:
         return max(workers, math.ceil(docs * self.bands * BAND_ENTRY_BYTES / (self.partition_mb * 2**20)))
 
 
-def candidate_probability(s: float, bands: int, rows: int) -> float:
-    """P(two documents of Jaccard similarity ``s`` share at least one band): ``1 - (1 - s**rows)**bands``."""
-    return 1.0 - (1.0 - s**rows) ** bands
-
-
 # --- normalisation ---------------------------------------------------------------------------------
 KEEP_CHAR, DELETE_CHAR, SPACE_CHAR = 0, 1, 2
 _ASCII_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
