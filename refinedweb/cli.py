@@ -58,6 +58,9 @@ def _print_result(stats: dict, output: str) -> None:
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in stats.get("phase_seconds", {}).items())
     print(f"wrote {stats['docs_written']} documents to {Path(output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s"
           + (f" ({phases})" if phases else ""))
+    for key, what in (("quarantined", "failed on every try, skipped by resumes"), ("not_done", "hit a transient error; re-run to retry")):
+        for f in stats.get(key, []):
+            print(f"{key.replace('_', ' ')}: {f['path']} ({what}): {f['reason']}")
 
 
 def _release_ray() -> threading.Thread | None:

@@ -7,6 +7,8 @@ sample, ``out/rejected/sample.parquet`` (bottom-k per reason over the whole run,
 billion-document run stores ``k`` rejects per reason, not its rejects). The state file is renamed
 into place last, so it doubles as the completion marker: a crash at any point leaves either a
 finished file or one that the next run redoes from scratch (merging its rejects again is a no-op).
+An input that failed on every try has a record under ``out/quarantine/``; ``out/.lock`` is held by
+the one run writing the folder.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def _holder(path: Path) -> dict[str, Any] | None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process of this host has ``pid`` (signal 0 checks without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -6,7 +6,9 @@ Few files: a Ray Data plan, ``from_items(files)`` -> ``map_batches(read_records)
 a file's records as blocks) -> ``map_batches(RefineActor)``, so one large WARC spreads over every
 actor. Either way the stages (fastText included) are built once per actor, and the driver gathers
 each file's kept rows and counters, writes its shard (``out/refined/``) atomically and marks it
-done; files already done are skipped, so re-running the same command resumes. Then the global dedup
+done; files already done are skipped, so re-running the same command resumes (with the same config:
+another one that changes the output is refused). A file that fails to read is tried
+``runner.file_tries`` times, then quarantined; the others go on. Then the global dedup
 phase (refinedweb/dedup/phase.py) turns every input's refined shard into the final ``out/data/``.
 A local Ray instance is started unless ``address`` names an existing cluster; one local worker runs
 the same reading and stages in this process.
@@ -113,6 +115,7 @@ class RefineActor:
         return results_to_arrow(self.refine(batch))
 
     def refine(self, batch: pa.Table) -> list[FileResult]:
+        """The fused stages over one block, as objects (local and whole-file modes)."""
         return refine_batch(self.stages, batch, self.rejected_k)
 
     def refine_blocks(self, path: str, reader: ReaderConfig, sources: SourcesConfig) -> Iterator[FileResult]:
@@ -141,6 +144,7 @@ class _FileProgress:
     rejected: list[pa.Table] = field(default_factory=list)
 
     def add(self, result: FileResult) -> None:
+        """Count one result of the file in."""
         self.rows += result.rows
         self.meta = result.meta or self.meta
         merge_stages(self.stages, result.stages)
