@@ -36,6 +36,7 @@ from refinedweb.pipeline.config import PipelineConfig, output_changes
 from refinedweb.pipeline.pipeline import build_stages
 from refinedweb.core.executor import READ_STAGE, FileResult, refine_batch, results_from_arrow, results_to_arrow
 from refinedweb.core.cluster import init_ray
+from refinedweb.core.inputs import is_url
 from refinedweb.core.io import read_json_file, write_json_atomic
 from refinedweb.core.stats import FileMeta, FileState, RunStats, StageStats, check_accounting, merge_stages
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
@@ -360,6 +361,9 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers:
     _check_config(out, config)
     write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
     workers = workers or config.runner.workers
+    remote = [s for s in inputs if is_url(s)]
+    if remote and not config.sources.enabled:  # the config's error, not each file's: never quarantine them for it
+        raise UserError(f"{remote[0]}: remote inputs are disabled (sources.enabled: false)")
     quarantined = {q["path"] for q in out.quarantined(inputs)}
     todo = [s for s in inputs if not out.is_done(s) and s not in quarantined]
     if len(todo) < len(inputs):

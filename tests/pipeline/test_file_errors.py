@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from refinedweb.config import UserError
 from refinedweb.pipeline import runner, sources, warc
 from refinedweb.pipeline.config import load_config
 from refinedweb.pipeline.runner import run
@@ -106,6 +107,14 @@ def test_a_transient_failure_is_left_not_done_for_a_resume_to_retry(cc_server, t
     monkeypatch.setattr(runner, "read_file", real)  # the network is back
     resumed = run(_config(), [good], out, workers=1)
     assert "not_done" not in resumed and resumed["records_read"] == 13
+
+
+def test_remote_inputs_switched_off_stop_the_run_instead_of_quarantining_every_file(cc_server, tmp_path):
+    config = _config()
+    config = replace(config, sources=replace(config.sources, enabled=False))
+    with pytest.raises(UserError, match="remote inputs are disabled"):
+        run(config, [_good(cc_server)], tmp_path / "out", workers=1)
+    assert not (tmp_path / "out" / "quarantine").exists()
 
 
 @pytest.mark.slow
