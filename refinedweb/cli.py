@@ -32,11 +32,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UserError("give either --input PATTERN or --snapshot NAME")
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be >= 1, got {args.workers}")
+    if args.max_files is not None and args.max_files < 1:
+        raise UserError(f"--max-files: must be >= 1, got {args.max_files}")
     if args.snapshot:
         inputs = snapshot_inputs(args.snapshot, config.sources, args.max_files)
     else:
         inputs = resolve_inputs(args.input)
-        if args.max_files:
+        if args.max_files is not None:
             inputs = inputs[: args.max_files]
     stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
     release = _release_ray()
@@ -56,6 +58,9 @@ def _print_result(stats: dict, output: str) -> None:
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in stats.get("phase_seconds", {}).items())
     print(f"wrote {stats['docs_written']} documents to {Path(output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s"
           + (f" ({phases})" if phases else ""))
+    for key, what in (("quarantined", "failed on every try, skipped by resumes"), ("not_done", "hit a transient error; re-run to retry")):
+        for f in stats.get(key, []):
+            print(f"{key.replace('_', ' ')}: {f['path']} ({what}): {f['reason']}")
 
 
 def _release_ray() -> threading.Thread | None:

@@ -4,7 +4,8 @@ Running the cheap stages back to back inside one Ray Data ``map_batches`` actor 
 every document between operators (issue 7's profile: that copy costs more than the filters). The
 executor splits kept from dropped after each stage, counts documents, characters and reasons, and
 keeps a bounded, deterministic sample of rejected documents (bottom-k of a hash of the id per
-reason, which merges exactly across batches, actors and files). It also bins the threshold signals a
+reason, which merges exactly across batches, actors and files) and returns typed ``FileResult``s; only
+the Ray Data adapter encodes them as Arrow (``results_to_arrow``). It also bins the threshold signals a
 stage adds over every document entering it (core/histogram.py), for the report's histograms.
 """
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,7 +23,7 @@ import pyarrow.compute as pc
 from refinedweb import schema
 from refinedweb.core.histogram import signal_histograms
 from refinedweb.core.stage import Stage
-from refinedweb.core.stats import StageStats
+from refinedweb.core.stats import FileMeta, StageStats, stages_from_json
 
 READ_STAGE = "read"
 REJECTED_TEXT_CHARS = 5_000
@@ -159,15 +161,48 @@ def refine(stages: Sequence[Stage], table: pa.Table, rejected_k: int = 0) -> tup
     return table, all_stats, rejected
 
 
-def to_ipc(table: pa.Table) -> bytes:
+@dataclass
+class FileResult:
+    """What the stages gave for the rows of one input file in one batch, or the reader's counters of the file."""
+
+    source: str
+    rows: int = 0
+    stages: list[StageStats] = field(default_factory=list)
+    kept: pa.Table | None = None
+    rejected: pa.Table | None = None
+    meta: FileMeta | None = None
+
+
+def refine_batch(stages: Sequence[Stage], batch: pa.Table, rejected_k: int = 0) -> list[FileResult]:
+    """One result per input file present in ``batch``, then one per reader counters row (``schema.FILE_META``).
+
+    The driver knows a file is complete once it has its counters and as many rows as they say.
+    """
+    metas: list[FileResult] = []
+    if schema.FILE_META in batch.column_names:  # a Ray Data block: counters travel as an extra row
+        meta_mask = pc.is_valid(batch.column(schema.FILE_META))
+        for row in batch.filter(meta_mask).select([schema.SOURCE, schema.FILE_META]).to_pylist():
+            metas.append(FileResult(row[schema.SOURCE], meta=FileMeta.from_json(json.loads(row[schema.FILE_META]))))
+        batch = batch.filter(pc.invert(meta_mask)).drop_columns([schema.FILE_META])
+    results = []
+    for source in pc.unique(batch.column(schema.SOURCE)).to_pylist():
+        part = batch.filter(pc.equal(batch.column(schema.SOURCE), source))
+        kept, stats, rejected = refine(stages, part, rejected_k)
+        results.append(FileResult(source, len(part), stats, kept, rejected if len(rejected) else None))
+    return results + metas
+
+
+def _to_ipc(table: pa.Table | None) -> bytes | None:
+    if table is None:
+        return None
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
 
-def from_ipc(data: bytes) -> pa.Table:
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+def _from_ipc(data: bytes | None) -> pa.Table | None:
+    return None if data is None else pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
 RESULT_SCHEMA = pa.schema(
@@ -182,26 +217,16 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
-def refine_batch(stages: Sequence[Stage], batch: pa.Table, rejected_k: int = 0) -> pa.Table:
-    """One result row per input file present in ``batch``: counters, kept rows and rejected samples.
-
-    Rows carrying the reader's per-file counters (``schema.FILE_META``) pass through as ``meta``; the
-    driver knows a file is complete once it has its meta row and as many rows as the meta says.
-    """
-    results: dict[str, dict[str, Any]] = {}
-    meta_mask = pc.is_valid(batch.column(schema.FILE_META))
-    for row in batch.filter(meta_mask).select([schema.SOURCE, schema.FILE_META]).to_pylist():
-        results[row[schema.SOURCE]] = {"rows": 0, "stats": None, "kept": None, "rejected": None, "meta": row[schema.FILE_META]}
-    docs = batch.filter(pc.invert(meta_mask)).drop_columns([schema.FILE_META])
-    for source in pc.unique(docs.column(schema.SOURCE)).to_pylist():
-        part = docs.filter(pc.equal(docs.column(schema.SOURCE), source))
-        kept, stats, rejected = refine(stages, part, rejected_k)
-        entry = results.setdefault(source, {"meta": None})
-        entry.update(
-            rows=len(part),
-            stats=json.dumps([s.to_json() for s in stats]),
-            kept=to_ipc(kept),
-            rejected=to_ipc(rejected) if len(rejected) else None,
-        )
-    rows = [{schema.SOURCE: src, **r} for src, r in results.items()]
+def results_to_arrow(results: list[FileResult]) -> pa.Table:
+    """``FileResult``s as one Arrow table, for Ray Data (whose operators pass tables only)."""
+    rows = [{schema.SOURCE: r.source, "rows": r.rows, "stats": json.dumps([s.to_json() for s in r.stages]),
+             "kept": _to_ipc(r.kept), "rejected": _to_ipc(r.rejected), "meta": json.dumps(r.meta.to_json()) if r.meta else None}
+            for r in results]
     return pa.Table.from_pylist(rows, schema=RESULT_SCHEMA)
+
+
+def results_from_arrow(table: pa.Table) -> list[FileResult]:
+    """The inverse of ``results_to_arrow``."""
+    return [FileResult(row[schema.SOURCE], row["rows"], stages_from_json(json.loads(row["stats"])), _from_ipc(row["kept"]),
+                       _from_ipc(row["rejected"]), FileMeta.from_json(json.loads(row["meta"])) if row["meta"] else None)
+            for row in table.to_pylist()]

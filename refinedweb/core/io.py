@@ -1,4 +1,4 @@
-"""Small I/O helpers every phase shares: atomic JSON, one JSON reader, and Parquet column checks and row ranges.
+"""Small I/O helpers every phase shares: atomic writes (temp names unique per writer, fsynced), one JSON reader, and Parquet column checks and row ranges.
 
 Each lived twice or three times before (the dedup phase and the tokenizer both read row ranges of a
 shard; the run's stats.json and the token manifest were read by two JSON readers); one copy here.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,11 +18,47 @@ import pyarrow.parquet as pq
 from refinedweb.config import UserError
 
 
+def temp_path(path: Path) -> Path:
+    """A temporary name beside ``path`` that is this writer's alone (pid and a random part).
+
+    A shared ``.{name}.tmp`` let two writers of one file (two runs, a retried task beside its
+    first try) overwrite each other's half-written file and rename it away under the other.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename into it), so the rename survives a power cut."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """fsync ``tmp``, rename it onto ``path`` and fsync the folder: ``path`` is whole or absent, never half."""
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` to a temporary name of this writer's, then commit it onto ``path``; a failure leaves no temp."""
+    tmp = temp_path(path)
+    try:
+        write(tmp)
+        commit_temp(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to a temporary name then rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_json_file(path: Path, missing: str) -> Any:

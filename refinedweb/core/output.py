@@ -7,6 +7,8 @@ sample, ``out/rejected/sample.parquet`` (bottom-k per reason over the whole run,
 billion-document run stores ``k`` rejects per reason, not its rejects). The state file is renamed
 into place last, so it doubles as the completion marker: a crash at any point leaves either a
 finished file or one that the next run redoes from scratch (merging its rejects again is a no-op).
+An input that failed on every try has a record under ``out/quarantine/``; ``out/.lock`` is held by
+the one run writing the folder.
 """
 
 from __future__ import annotations
@@ -15,22 +17,28 @@ import hashlib
 import json
 import os
 import re
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from refinedweb import schema
-from refinedweb.config import check
+from refinedweb.config import UserError, check
 from refinedweb.core.executor import REJECTED_SCHEMA, merge_samples
-from refinedweb.core.io import write_json_atomic
+from refinedweb.core.io import write_atomic, write_json_atomic
+from refinedweb.core.stats import FileState
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
 REJECTED_SAMPLE = "sample.parquet"  # under REJECTED_DIR: the run's sample of rejected documents
 STATS_FILE, CONFIG_FILE = "stats.json", "config.json"  # the run's funnel and its resolved config
 REFINED_DIR = "refined"  # per-file refinery shards, the dedup phase's input
+QUARANTINE_DIR = "quarantine"  # a record per input that failed on every try (made when one does)
+LOCK_FILE = ".lock"  # held by the run writing the folder (output_lock)
+DEDUP_DIR, DEDUP_DONE = "dedup", "done.json"  # under DEDUP_DIR: written last, data/ is whole once it is there
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,84 @@ class OutputConfig:
 
     def __post_init__(self) -> None:
         check(self.compression in ("zstd", "snappy", "gzip", "brotli", "lz4", "none"), "compression", f"unknown codec {self.compression!r}")
+        check(1 <= self.compression_level <= 22, "compression_level", f"must be in [1, 22] (zstd's levels), got {self.compression_level}")
         check(self.row_group_size > 0, "row_group_size", "must be > 0")
         check(self.rejected_per_reason >= 0, "rejected_per_reason", "must be >= 0")
+
+
+def _holder(path: Path) -> dict[str, Any] | None:
+    """The pid and host in a lock file, or None when it cannot be read (half written, or gone)."""
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host has ``pid`` (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
+
+
+@contextmanager
+def output_lock(root: str | Path, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold ``root/.lock`` (pid and host) while a run writes ``root``; a second run into it is refused.
+
+    Two runs into one output overwrite each other's shards and state. The lock is created with
+    O_EXCL, so of two runs starting at once one wins; a lock left by a dead pid on this host (a
+    killed run) is taken over, with a message; one on another host is never guessed stale.
+    """
+    path = Path(root) / LOCK_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            holder = _holder(path)
+            if holder is None or holder.get("host") != me["host"] or _alive(holder["pid"]):
+                who = f"pid {holder['pid']} on {holder.get('host')}" if holder else "an unreadable lock"
+                raise UserError(f"{root}: another run is writing this output ({who}, {path}); "
+                                "wait for it, or delete the lock if no such run exists") from None
+            log(f"{root}: taking over the lock of pid {holder['pid']}, which is no longer running")
+            path.unlink(missing_ok=True)
+    else:
+        raise UserError(f"{root}: another run took the lock ({path}) while this one was starting")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(me, f)
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        yield
+    finally:
+        if _holder(path) == me:
+            path.unlink(missing_ok=True)
+
+
+def check_dedup_done(files: list[Path]) -> None:
+    """Refuse files of a run's ``data/`` folder while its dedup is not done (no ``dedup/done.json``).
+
+    A dedup phase killed half way leaves old and new shards side by side in ``data/``; the phase
+    removes its done marker before it rewrites any, so the marker's absence is the signal. A run's
+    data folder is a ``data/`` whose parent has ``dedup/`` (a refinery run's or a standalone dedup's).
+    """
+    seen: set[Path] = set()
+    for folder in {Path(f).parent for f in files}:
+        for d in (folder, *folder.parents):
+            if d in seen:
+                break
+            seen.add(d)
+            run = d.parent
+            if d.name == DATA_DIR and (run / DEDUP_DIR).is_dir() and not (run / DEDUP_DIR / DEDUP_DONE).is_file():
+                raise UserError(f"{d}: the dedup phase of this run has not finished ({run / DEDUP_DIR / DEDUP_DONE} "
+                                "missing), so data/ may mix old and new shards; re-run the command that wrote it")
 
 
 def shard_name(source: str) -> str:
@@ -64,13 +148,10 @@ def shard_name(source: str) -> str:
 
 def write_parquet_atomic(table: pa.Table, path: Path, config: OutputConfig) -> None:
     """Write under a temporary name, fsync, then rename: a half shard never looks done."""
-    tmp = path.with_name(f".{path.name}.tmp")
     codec = None if config.compression == "none" else config.compression
     level = config.compression_level if codec == "zstd" else None
-    pq.write_table(table, tmp, compression=codec, compression_level=level, row_group_size=config.row_group_size)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression=codec, compression_level=level,
+                                                  row_group_size=config.row_group_size))
 
 
 class OutputDir:
@@ -92,9 +173,29 @@ class OutputDir:
         """Marked done and its shard present (an output from before refined/ existed is redone)."""
         return self.state_path(source).is_file() and self.refined_path(source).is_file()
 
-    def states(self) -> list[dict[str, Any]]:
+    def has_done_files(self) -> bool:
+        """Whether any input file is done here (this run's config then has to match theirs)."""
+        return any((self.root / STATE_DIR).glob("*.json"))
+
+    def states(self) -> list[FileState]:
         """Every finished file's state, this run's and earlier runs' into the same folder."""
-        return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((self.root / STATE_DIR).glob("*.json"))]
+        return [FileState.from_state_json(json.loads(p.read_text(encoding="utf-8")))
+                for p in sorted((self.root / STATE_DIR).glob("*.json"))]
+
+    def quarantine_path(self, source: str) -> Path:
+        return self.root / QUARANTINE_DIR / f"{shard_name(source)}.json"
+
+    def quarantine(self, source: str, reason: str, tries: int) -> dict[str, Any]:
+        """Record that ``source`` failed on every try; resumes skip it until the record is deleted."""
+        record = {"path": source, "reason": reason, "tries": tries}
+        self.quarantine_path(source).parent.mkdir(exist_ok=True)
+        write_json_atomic(self.quarantine_path(source), record)
+        return record
+
+    def quarantined(self, sources: list[str]) -> list[dict[str, Any]]:
+        """The quarantine records of those of ``sources`` that have one, in input order."""
+        paths = [self.quarantine_path(s) for s in sources]
+        return [json.loads(p.read_text(encoding="utf-8")) for p in paths if p.is_file()]
 
     def add_rejected(self, rejected: list[pa.Table], config: OutputConfig) -> None:
         """Merge rejected documents into the run's sample and rewrite it atomically (idempotent by id)."""
@@ -115,14 +216,13 @@ class OutputDir:
         for p in others:
             p.unlink()
 
-    def finish_file(self, source: str, kept: list[pa.Table], rejected: list[pa.Table], state: dict[str, Any], config: OutputConfig) -> int:
-        """Write one input file's shard, rejected sample and state (last); return documents written."""
-        name = shard_name(source)
+    def finish_file(self, state: FileState, kept: list[pa.Table], rejected: list[pa.Table], config: OutputConfig) -> int:
+        """Write one input file's shard, rejected sample and state (last); return documents refined."""
         table = concat_kept(kept)
-        write_parquet_atomic(table, self.refined_path(source), config)
+        write_parquet_atomic(table, self.refined_path(state.path), config)
         self.add_rejected(rejected, config)
-        state = {**state, "shard": f"{REFINED_DIR}/{name}.parquet", "docs_written": len(table)}
-        write_json_atomic(self.state_path(source), state)
+        state.docs_refined = len(table)
+        write_json_atomic(self.state_path(state.path), state.state_json())
         return len(table)
 
 

@@ -2,7 +2,9 @@
 
 The runner counts, never the stages: for each stage, documents and characters in and out, drops per
 reason and seconds spent. Counters from batches, actors and input files are summed into one funnel;
-``records_read == docs_written + sum(dropped)`` is checked at the end of every run.
+``records_read == docs_written + sum(dropped)`` is checked at the end of every run. The per-file and
+per-run records (``FileMeta``, ``FileState``, ``RunStats``) are typed here once; only their JSON
+forms (state files, stats.json) are dicts.
 """
 
 from __future__ import annotations
@@ -96,21 +98,104 @@ def check_accounting(records_read: int, docs_written: int, stages: list[StageSta
             raise AccountingError(f"{where}: stage {prev.name} put out {prev.docs_out} but {nxt.name} took {nxt.docs_in}")
 
 
-def run_stats(file_states: list[dict[str, Any]], wall_seconds: float | None = None) -> dict[str, Any]:
-    """The run's stats.json from the per-file state records (resumed files included)."""
-    stages: list[StageStats] = []
-    files = []
-    for st in sorted(file_states, key=lambda s: s["path"]):
-        merge_stages(stages, stages_from_json(st["stages"]))
-        files.append({k: st[k] for k in ("path", "shard", "records", "html_docs", "docs_written", "errors", "error_messages")})
-    records = sum(f["records"] for f in files)
-    written = sum(f["docs_written"] for f in files)
-    out: dict[str, Any] = {
-        "records_read": records,
-        "docs_written": written,
-        "stages": [s.to_json() for s in stages],
-        "files": files,
-    }
-    if wall_seconds is not None:
-        out["wall_seconds"] = round(wall_seconds, 2)
-    return out
+@dataclass
+class FileMeta:
+    """The reader's counters of one input file, sent after its last block (the driver's sign it is complete)."""
+
+    records: int = 0
+    html_docs: int = 0
+    errors: int = 0
+    error_messages: list[str] = field(default_factory=list)
+    read_seconds: float = 0.0
+    failure: str | None = None
+    """Why reading stopped with an exception (open failure, 404, ...): the file's rows are discarded and it is tried again."""
+    transient: bool = False
+    """The failure is transient (a network outage): the file is left not done, for a resume to retry."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "FileMeta":
+        return cls(**d)
+
+
+@dataclass
+class FileState:
+    """One input file of a run: its state file under ``state/`` and its entry in stats.json's ``files``.
+
+    ``docs_refined`` counts its documents before dedup (its ``refined/`` shard); ``shard`` and
+    ``docs_written`` are the final corpus's, set by the dedup phase (README "Output"). A
+    standalone dedup's files have only ``path``, ``records``, ``shard`` and ``docs_written``.
+    """
+
+    path: str
+    records: int
+    docs_refined: int | None = None
+    html_docs: int | None = None
+    errors: int | None = None
+    error_messages: list[str] | None = None
+    stages: list[StageStats] = field(default_factory=list)
+    shard: str | None = None
+    docs_written: int | None = None
+
+    def state_json(self) -> dict[str, Any]:
+        """The state file: the file's counters before dedup (its final counts depend on every other file)."""
+        keys = ("path", "records", "html_docs", "errors", "error_messages", "docs_refined")
+        return {**{k: getattr(self, k) for k in keys}, "stages": [s.to_json() for s in self.stages]}
+
+    @classmethod
+    def from_state_json(cls, d: dict[str, Any]) -> "FileState":
+        refined = d["docs_refined"] if "docs_refined" in d else d["docs_written"]  # state files before docs_refined
+        return cls(d["path"], d["records"], refined, d["html_docs"], d["errors"], d["error_messages"], stages_from_json(d["stages"]))
+
+    def files_json(self) -> dict[str, Any]:
+        """The file's entry in stats.json (fields a standalone dedup does not know are left out)."""
+        keys = ("path", "shard", "records", "html_docs", "docs_written", "errors", "error_messages", "docs_refined")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+@dataclass
+class RunStats:
+    """A run's stats.json: the funnel over every file (resumed ones included), then each file's entry."""
+
+    files: list[FileState]
+    stages: list[StageStats]
+    wall_seconds: float | None = None
+    phase_seconds: dict[str, float] | None = None
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    """Files that failed on every try (``path``, ``reason``, ``tries``): skipped by resumes until their record is deleted."""
+    not_done: list[dict[str, Any]] = field(default_factory=list)
+    """Files that hit a transient input error (``path``, ``reason``): a resume retries them."""
+
+    @classmethod
+    def of_files(cls, states: list[FileState]) -> "RunStats":
+        """The refinery's part: every file's stages merged into one funnel, files in path order."""
+        states = sorted(states, key=lambda s: s.path)
+        stages: list[StageStats] = []
+        for st in states:
+            merge_stages(stages, st.stages)
+        return cls(states, stages)
+
+    @property
+    def records_read(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def docs_written(self) -> int:
+        return sum(f.docs_written or 0 for f in self.files)
+
+    def check(self, where: str) -> None:
+        check_accounting(self.records_read, self.docs_written, self.stages, where)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"records_read": self.records_read, "docs_written": self.docs_written,
+                               "stages": [s.to_json() for s in self.stages], "files": [f.files_json() for f in self.files]}
+        if self.wall_seconds is not None:
+            out["wall_seconds"] = round(self.wall_seconds, 2)
+        if self.phase_seconds is not None:
+            out["phase_seconds"] = {k: round(v, 2) for k, v in self.phase_seconds.items()}
+        for key in ("quarantined", "not_done"):  # only when there are any: a clean run keeps the documented shape
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        return out

@@ -84,7 +84,8 @@ class ExactConfig:
         check(self.min_span_tokens >= 1, "min_span_tokens", f"must be >= 1, got {self.min_span_tokens}")
         check(self.min_chars_left >= 0, "min_chars_left", f"must be >= 0, got {self.min_chars_left}")
         check(self.tokenizer in TOKENIZERS, "tokenizer", f"must be one of {sorted(TOKENIZERS)}, got {self.tokenizer!r}")
-        check(self.memory_budget_mb >= 1, "memory_budget_mb", f"must be >= 1, got {self.memory_budget_mb}")
+        check(1 <= self.memory_budget_mb <= 16_384, "memory_budget_mb",  # above, a group passes 2**29 tokens (PEAK_BYTES_PER_CHAR)
+              f"must be >= 1 and <= 16384, got {self.memory_budget_mb}")
 
     def group_chars(self) -> int:
         """Characters of text per group that fit the memory budget."""

@@ -66,6 +66,7 @@ FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
 CLUSTER_SCHEMA = pa.schema([(FILE, pa.string()), (ROW, pa.int64()), (schema.ID, pa.string()), (CLUSTER, pa.int64()), (KEEP, pa.bool_())])
 BAND_ENTRY_BYTES = 16  # 64-bit band key + 64-bit global document index
 BATCH_DOCS = 64  # documents per signature batch (9,000 x 4 bytes each)
+MAX_HASHES = 65_536  # bands x rows: 7x the paper's 9,000; each hash costs 4 bytes per document in a signature
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class MinHashConfig:
         check(self.ngram >= 1, "ngram", "must be >= 1")
         check(self.bands >= 1, "bands", "must be >= 1")
         check(self.rows_per_band >= 1, "rows_per_band", "must be >= 1")
+        check(self.bands * self.rows_per_band <= MAX_HASHES, "rows_per_band",
+              f"must be <= {MAX_HASHES // self.bands} with {self.bands} bands (bands x rows_per_band <= {MAX_HASHES}), got {self.rows_per_band}")
         check(0 <= self.seed < 2**63, "seed", "must be >= 0 and < 2**63")
         check(self.task_docs >= 1, "task_docs", "must be >= 1")
         check(self.partition_mb >= 1, "partition_mb", "must be >= 1")
@@ -105,11 +108,6 @@ class MinHashConfig:
     def partitions(self, docs: int, workers: int) -> int:
         """Shuffle partitions: at least one per worker, and no more than ``partition_mb`` of band keys in one."""
         return max(workers, math.ceil(docs * self.bands * BAND_ENTRY_BYTES / (self.partition_mb * 2**20)))
-
-
-def candidate_probability(s: float, bands: int, rows: int) -> float:
-    """P(two documents of Jaccard similarity ``s`` share at least one band): ``1 - (1 - s**rows)**bands``."""
-    return 1.0 - (1.0 - s**rows) ** bands
 
 
 # --- normalisation ---------------------------------------------------------------------------------

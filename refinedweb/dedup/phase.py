@@ -39,18 +39,16 @@ from refinedweb import schema
 from refinedweb.config import to_dict
 from refinedweb.core.cluster import init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
-from refinedweb.core.io import read_rows, write_json_atomic
-from refinedweb.core.output import DATA_DIR, REJECTED_DIR, OutputConfig, write_parquet_atomic
+from refinedweb.core.io import fsync_dir, read_rows, write_json_atomic
+from refinedweb.core.output import DATA_DIR, DEDUP_DIR, DEDUP_DONE, REJECTED_DIR, OutputConfig, shard_name, write_parquet_atomic
 from refinedweb.core.stage import annotate, set_column
-from refinedweb.core.stats import StageStats, check_accounting, merge_stages, stages_from_json
+from refinedweb.core.stats import RunStats, StageStats, check_accounting, merge_stages, stages_from_json
 from refinedweb.dedup import exact as exact_mod
 from refinedweb.dedup import minhash as minhash_mod
 from refinedweb.dedup import urls as urls_mod
 from refinedweb.dedup.config import DedupConfig
 
 MINHASH_STAGE, EXACT_STAGE, URL_STAGE = "minhash", "exact_substring", "url_dedup"
-DEDUP_DIR = "dedup"
-DONE = "done.json"
 
 
 @dataclass(frozen=True)
@@ -401,11 +399,14 @@ def dedup_phase(
     """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs."""
     out = Path(out)
     key = _fingerprint(shards, cfg, output, rejected_k)
-    done = out / DEDUP_DIR / DONE
+    done = out / DEDUP_DIR / DEDUP_DONE
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf-8"))
         if record.get("key") == key and all((out / DATA_DIR / s.name).is_file() for s in shards):
             return DedupResult(stages_from_json(record["stages"]), record["written"], skipped=True)
+    if done.is_file():  # data/ is about to change: readers (tokenize) must see it as unfinished until done again
+        done.unlink()
+        fsync_dir(done.parent)
     for sub in (DATA_DIR, REJECTED_DIR):
         (out / sub).mkdir(parents=True, exist_ok=True)
     _clear_outputs(out, shards)
@@ -419,13 +420,10 @@ def dedup_phase(
     return result
 
 
-def add_to_run_stats(stats: dict[str, Any], result: DedupResult) -> dict[str, Any]:
-    """A refinery run's stats.json with the dedup stages appended and the final counts per file."""
-    stats["stages"] = stats["stages"] + [s.to_json() for s in result.stages]
-    for f in stats["files"]:
-        name = f["shard"].split("/", 1)[-1]
-        f["docs_refined"] = f["docs_written"]
-        f["docs_written"] = result.written[name]
-        f["shard"] = f"{DATA_DIR}/{name}"
-    stats["docs_written"] = sum(f["docs_written"] for f in stats["files"])
+def add_to_run_stats(stats: RunStats, result: DedupResult) -> RunStats:
+    """A refinery run's stats with the dedup stages appended and each file's final shard and documents."""
+    stats.stages = stats.stages + result.stages
+    for f in stats.files:
+        name = f"{shard_name(f.path)}.parquet"
+        f.shard, f.docs_written = f"{DATA_DIR}/{name}", result.written[name]
     return stats

@@ -19,8 +19,8 @@ from refinedweb import schema
 from refinedweb.config import UserError
 from refinedweb.core.inputs import PARQUET, resolve_inputs
 from refinedweb.core.io import check_columns, write_json_atomic
-from refinedweb.core.output import REJECTED_DIR, OutputConfig, OutputDir
-from refinedweb.core.stats import check_accounting
+from refinedweb.core.output import DATA_DIR, REJECTED_DIR, STATS_FILE, OutputConfig, OutputDir, output_lock
+from refinedweb.core.stats import FileState, RunStats
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.dedup.phase import Shard, dedup_phase
 
@@ -52,21 +52,24 @@ def dedup_folder(
     """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json."""
     start = time.perf_counter()
     shards = find_shards(input_dir, output)
+    with output_lock(output, _log):
+        return _dedup(config, output_config, shards, output, workers, address, start)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | Path, workers: int,
+           address: str | None, start: float) -> dict[str, Any]:
+    """``dedup_folder`` once it holds the output's lock."""
     result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason)
     OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
-        print(f"dedup: already done for these {len(shards)} files in {output}", file=sys.stderr, flush=True)
-    files = []
-    for s in shards:
-        records = pq.ParquetFile(s.path).metadata.num_rows
-        files.append({"path": s.path, "shard": f"data/{s.name}", "records": records, "docs_written": result.written[s.name]})
-    stats = {
-        "records_read": sum(f["records"] for f in files),
-        "docs_written": sum(f["docs_written"] for f in files),
-        "stages": [s.to_json() for s in result.stages],
-        "files": files,
-        "wall_seconds": round(time.perf_counter() - start, 2),
-    }
-    check_accounting(stats["records_read"], stats["docs_written"], result.stages, str(output))
-    write_json_atomic(Path(output) / "stats.json", stats)
-    return stats
+        _log(f"dedup: already done for these {len(shards)} files in {output}")
+    files = [FileState(s.path, pq.ParquetFile(s.path).metadata.num_rows, shard=f"{DATA_DIR}/{s.name}", docs_written=result.written[s.name])
+             for s in shards]
+    stats = RunStats(files, result.stages, wall_seconds=time.perf_counter() - start)
+    stats.check(str(output))
+    write_json_atomic(Path(output) / STATS_FILE, stats.to_json())
+    return stats.to_json()

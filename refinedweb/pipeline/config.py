@@ -6,9 +6,11 @@ module composes them and owns the runner's own settings.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
-from refinedweb.config import check, load_yaml
+from refinedweb.config import check, load_yaml, to_dict
 from refinedweb.core.output import OutputConfig
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.filters.language import LanguageConfig
@@ -46,6 +48,11 @@ class RunnerConfig:
     """With one worker and no ``--address``, refine in this process without starting Ray (the same
     reader and stages; Ray's start-up would cost more than refining a small input)."""
 
+    file_tries: int = 2
+    """Tries of an input file that fails to read (cannot be opened, a 404, an unreadable stream)
+    before it is quarantined: listed in stats.json and skipped by resumes (sources.py already
+    retries each HTTP request; a second try here covers a fault of the file's whole read)."""
+
     def reader_count(self, workers: int) -> int:
         return self.readers or max(1, workers // 8)
 
@@ -56,6 +63,7 @@ class RunnerConfig:
         check(self.reader_cpus >= 0, "reader_cpus", "must be >= 0")
         check(self.readers >= 0, "readers", "must be >= 0")
         check(self.files_per_worker >= 0, "files_per_worker", "must be >= 0")
+        check(1 <= self.file_tries <= 10, "file_tries", f"must be in [1, 10], got {self.file_tries}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,35 @@ class PipelineConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+
+
+NOT_OUTPUT = ("runner", "sources", "output.report", "reader.batch_size", "reader.max_batch_bytes")
+"""Settings a resumed run may change: how the work is spread (runner), how inputs are fetched
+(sources), the HTML report, and the reader's block sizes (rows are put back in input order)."""
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections as dotted keys: ``{"quality": {"min_words": 50}}`` -> ``{"quality.min_words": 50}``."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def output_changes(old: dict[str, Any], new: PipelineConfig) -> list[str]:
+    """``field: old -> new`` for each setting that changes the output between a folder's config.json and ``new``.
+
+    Resuming into a folder made with another config would keep its shards and stats while
+    config.json claims the new one; a key only one side has counts as changed.
+    """
+    a, b = _flatten(old), _flatten(json.loads(json.dumps(to_dict(new))))
+    show = lambda d, k: repr(d[k]) if k in d else "(none)"
+    changed = [k for k in sorted(set(a) | set(b)) if k not in a or k not in b or a[k] != b[k]]
+    return [f"{k}: {show(a, k)} -> {show(b, k)}" for k in changed
+            if not any(k == n or k.startswith(n + ".") for n in NOT_OUTPUT)]
 
 
 def load_config(path: str) -> PipelineConfig:

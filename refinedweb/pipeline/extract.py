@@ -55,7 +55,7 @@ class ExtractConfig:
     """Longer runs of newlines are shortened to this (RefinedWeb §3.1: at most two)."""
 
     def __post_init__(self) -> None:
-        check(self.timeout_s > 0, "timeout_s", f"must be > 0, got {self.timeout_s}")
+        check(0 < self.timeout_s <= 3600, "timeout_s", f"must be > 0 and <= 3600, got {self.timeout_s}")  # inf overflows poll()
         check(self.max_html_bytes > 0, "max_html_bytes", "must be > 0")
         check(self.max_consecutive_newlines >= 1, "max_consecutive_newlines", "must be >= 1")
 

@@ -6,7 +6,9 @@ Few files: a Ray Data plan, ``from_items(files)`` -> ``map_batches(read_records)
 a file's records as blocks) -> ``map_batches(RefineActor)``, so one large WARC spreads over every
 actor. Either way the stages (fastText included) are built once per actor, and the driver gathers
 each file's kept rows and counters, writes its shard (``out/refined/``) atomically and marks it
-done; files already done are skipped, so re-running the same command resumes. Then the global dedup
+done; files already done are skipped, so re-running the same command resumes (with the same config:
+another one that changes the output is refused). A file that fails to read is tried
+``runner.file_tries`` times, then quarantined; the others go on. Then the global dedup
 phase (refinedweb/dedup/phase.py) turns every input's refined shard into the final ``out/data/``.
 A local Ray instance is started unless ``address`` names an existing cluster; one local worker runs
 the same reading and stages in this process.
@@ -27,44 +29,75 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from refinedweb import schema
-from refinedweb.config import to_dict
+from refinedweb.config import UserError, to_dict
 from refinedweb.dedup.phase import Shard, add_to_run_stats, dedup_phase
 from refinedweb.pipeline.extract import Extractor
-from refinedweb.pipeline.config import PipelineConfig
+from refinedweb.pipeline.config import PipelineConfig, output_changes
 from refinedweb.pipeline.pipeline import build_stages
-from refinedweb.core.executor import READ_STAGE, from_ipc, refine_batch
+from refinedweb.core.executor import READ_STAGE, FileResult, refine_batch, results_from_arrow, results_to_arrow
 from refinedweb.core.cluster import init_ray
-from refinedweb.core.io import write_json_atomic
-from refinedweb.core.stats import StageStats, check_accounting, merge_stages, run_stats, stages_from_json
+from refinedweb.core.inputs import is_url
+from refinedweb.core.io import read_json_file, write_json_atomic
+from refinedweb.core.stats import FileMeta, FileState, RunStats, StageStats, check_accounting, merge_stages
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
-from refinedweb.core.output import CONFIG_FILE, OutputDir
+from refinedweb.core.output import CONFIG_FILE, STATS_FILE, OutputDir, output_lock
+from refinedweb.pipeline import sources as sources_mod
+from refinedweb.pipeline.sources import SourcesConfig
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
+MAX_MESSAGES = 20  # error messages kept per file in its state and stats.json
 
 
-def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: Any) -> Iterator[pa.Table]:
-    """Ray Data read step: each input file's records, then one row with the file's counters."""
+def is_transient(exc: BaseException) -> bool:
+    """A failure a later try may not hit (sources.py's ``TransientInputError``: a network outage).
+
+    Looked up by name so this runs whether or not sources.py defines it yet; such a file is left
+    not done, for a resume to retry, instead of being quarantined.
+    """
+    transient = getattr(sources_mod, "TransientInputError", None)
+    return transient is not None and isinstance(exc, transient)
+
+
+def read_blocks(path: str, reader: ReaderConfig, sources: SourcesConfig) -> Iterator[pa.Table | FileMeta]:
+    """One input file's record tables (with their row index), then its counters as a ``FileMeta``.
+
+    A failure to read the file (it cannot be opened, a 404, a read error the reader lets through)
+    ends it with ``FileMeta.failure`` set instead of ending the run: the driver discards its rows
+    and tries it again. The reader counting a record it yielded no row for (a read error while
+    skipping a body) is counted as the file's error, the file ending at the rows it has.
+    """
+    stats = FileStats(path=path)
+    blocks = read_file(path, reader, stats, sources)
+    start, n, seconds, failure, transient = time.perf_counter(), 0, 0.0, None, False
+    while True:
+        try:
+            table = next(blocks)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - whatever stops one input must not stop the others
+            failure, transient = f"{type(exc).__name__}: {exc}", is_transient(exc)
+            break
+        seconds += time.perf_counter() - start  # reading only, not the consumer's time between blocks
+        yield table.append_column(schema.ROW, pa.array(range(n, n + len(table)), pa.int64()))
+        n += len(table)
+        start = time.perf_counter()
+    if failure is None and stats.records != n:
+        stats.add_error(f"{path}: the reader counted {stats.records} records but yielded {n} rows (a read error "
+                        f"while skipping a record body); the file ends at row {n}")
+    yield FileMeta(records=n, html_docs=stats.html_docs, errors=stats.errors, error_messages=list(stats.error_messages)[:MAX_MESSAGES],
+                   read_seconds=seconds + time.perf_counter() - start, failure=failure, transient=transient)
+
+
+def read_records(batch: dict[str, Any], reader: ReaderConfig, sources: SourcesConfig) -> Iterator[pa.Table]:
+    """Ray Data read step: each input file's records, then one row with the file's counters (Ray Data passes tables)."""
     for path in batch["path"]:
-        stats = FileStats(path=str(path))
-        start, n, seconds = time.perf_counter(), 0, 0.0
-        for table in read_file(str(path), reader, stats, sources):
-            table = table.append_column(schema.ROW, pa.array(range(n, n + len(table)), pa.int64()))
-            n += len(table)
-            seconds += time.perf_counter() - start  # reading only, not the consumer's time between blocks
-            yield table.append_column(schema.FILE_META, pa.nulls(len(table), pa.string()))
-            start = time.perf_counter()
-        meta = {
-            "records": n,
-            "html_docs": stats.html_docs,
-            "errors": stats.errors,
-            "error_messages": list(stats.error_messages)[:20],
-            "read_seconds": seconds + time.perf_counter() - start,
-        }
-        if stats.records != n:
-            raise RuntimeError(f"{path}: reader counted {stats.records} records but yielded {n} rows")
-        row = {c: None for c in RAW_SCHEMA.names}
-        row.update({schema.SOURCE: str(path), schema.FILE_META: json.dumps(meta)})
-        yield pa.Table.from_pylist([row], schema=RAW_SCHEMA)
+        for item in read_blocks(str(path), reader, sources):
+            if isinstance(item, FileMeta):
+                row = {c: None for c in RAW_SCHEMA.names}
+                row.update({schema.SOURCE: str(path), schema.FILE_META: json.dumps(item.to_json())})
+                yield pa.Table.from_pylist([row], schema=RAW_SCHEMA)
+            else:
+                yield item.append_column(schema.FILE_META, pa.nulls(len(item), pa.string()))
 
 
 class RefineActor:
@@ -79,7 +112,20 @@ class RefineActor:
                 stage.start()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        """Ray Data's call: a block in, its results as Arrow out."""
+        return results_to_arrow(self.refine(batch))
+
+    def refine(self, batch: pa.Table) -> list[FileResult]:
+        """The fused stages over one block, as objects (local and whole-file modes)."""
         return refine_batch(self.stages, batch, self.rejected_k)
+
+    def refine_blocks(self, path: str, reader: ReaderConfig, sources: SourcesConfig) -> Iterator[FileResult]:
+        """Read and refine one whole file in this process, its counters last."""
+        for item in read_blocks(path, reader, sources):
+            if isinstance(item, FileMeta):
+                yield FileResult(path, meta=item)
+            else:
+                yield from self.refine(item)
 
     def close(self) -> None:
         """Stop the trafilatura process (a Ray actor's ends with the actor)."""
@@ -93,13 +139,21 @@ class _FileProgress:
     """What the driver has received of one input file so far."""
 
     rows: int = 0
-    meta: dict[str, Any] | None = None
+    meta: FileMeta | None = None
     stages: list[StageStats] = field(default_factory=list)
     kept: list[pa.Table] = field(default_factory=list)
     rejected: list[pa.Table] = field(default_factory=list)
 
+    def add(self, result: FileResult) -> None:
+        """Count one result of the file in."""
+        self.rows += result.rows
+        self.meta = result.meta or self.meta
+        merge_stages(self.stages, result.stages)
+        self.kept += [result.kept] if result.kept is not None else []
+        self.rejected += [result.rejected] if result.rejected is not None else []
+
     def complete(self) -> bool:
-        return self.meta is not None and self.rows == self.meta["records"]
+        return self.meta is not None and self.rows == self.meta.records
 
 
 def _reader_config(config: PipelineConfig) -> ReaderConfig:
@@ -120,10 +174,9 @@ class FileRefineActor(RefineActor):
         super().__init__(config, rejected_k)
         self.reader, self.sources = _reader_config(config), config.sources
 
-    def refine_file(self, path: str) -> list[pa.Table]:
-        """The result rows of every block of ``path``, its counters row last."""
-        blocks = read_records({"path": [path]}, self.reader, self.sources)
-        return [refine_batch(self.stages, block, self.rejected_k) for block in blocks]
+    def refine_file(self, path: str) -> list[FileResult]:
+        """The results of every block of ``path``, its counters last (objects: no Arrow encoding)."""
+        return list(self.refine_blocks(path, self.reader, self.sources))
 
 
 def _local_size(path: str) -> int:
@@ -134,7 +187,7 @@ def _local_size(path: str) -> int:
         return 0
 
 
-def file_results(config: PipelineConfig, files: list[str], workers: int, rejected_k: int) -> Iterator[pa.Table]:
+def file_results(config: PipelineConfig, files: list[str], workers: int, rejected_k: int) -> Iterator[FileResult]:
     """Whole files on ``workers`` Ray actors, each next file to the first actor that is free.
 
     Longest files first, so the run does not end waiting on one big file (LPT scheduling). An
@@ -160,19 +213,18 @@ def file_results(config: PipelineConfig, files: list[str], workers: int, rejecte
             ray.kill(actor)  # its trafilatura process sees the socket close and exits
 
 
-def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> Iterator[pa.Table]:
+def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> Iterator[FileResult]:
     """The plan of ``build_dataset`` run in this process, for one local worker.
 
     Ray brings nothing to a single local worker but its start-up (the Ray instance, the reader
     task and the actor processes: seconds, more than pages-A's refining), so the same reading and
-    the same ``RefineActor`` run here and yield the same result rows in the same order.
+    the same ``RefineActor`` run here and yield the same results in the same order.
     """
     actor = RefineActor(config, rejected_k)
     reader = _reader_config(config)
     try:
         for path in files:
-            for block in read_records({"path": [path]}, reader, config.sources):
-                yield actor(block)
+            yield from actor.refine_blocks(path, reader, config.sources)
     finally:
         actor.close()
 
@@ -214,20 +266,80 @@ def _log(message: str) -> None:
 
 def _finish(out: OutputDir, source: str, prog: _FileProgress, config: PipelineConfig) -> int:
     """Check one file's accounting, then write its shard, rejected sample and state (the marker)."""
-    meta = prog.meta or {}
+    meta = prog.meta
+    assert meta is not None
     if prog.stages and prog.stages[0].name == READ_STAGE:
-        prog.stages[0].seconds += meta.get("read_seconds", 0.0)
-    written = sum(len(t) for t in prog.kept)
-    check_accounting(meta["records"], written, prog.stages, source)
-    state = {
-        "path": source,
-        "records": meta["records"],
-        "html_docs": meta["html_docs"],
-        "errors": meta["errors"],
-        "error_messages": meta["error_messages"],
-        "stages": [s.to_json() for s in prog.stages],
-    }
-    return out.finish_file(source, prog.kept, prog.rejected, state, config.output)
+        prog.stages[0].seconds += meta.read_seconds
+    check_accounting(meta.records, sum(len(t) for t in prog.kept), prog.stages, source)
+    state = FileState(source, meta.records, html_docs=meta.html_docs, errors=meta.errors,
+                      error_messages=meta.error_messages, stages=prog.stages)
+    return out.finish_file(state, prog.kept, prog.rejected, config.output)
+
+
+def _results(config: PipelineConfig, todo: list[str], workers: int, address: str | None) -> Iterator[FileResult]:
+    """Every result of refining ``todo``: in this process, whole files on actors, or a Ray Data plan."""
+    rejected_k = config.output.rejected_per_reason
+    if workers == 1 and not address and config.runner.local_single_worker:
+        return local_results(config, todo, rejected_k)
+    build_stages(config)  # fail here, with the field named, not inside a Ray actor
+    init_ray(workers, address)
+    if config.runner.files_per_worker and len(todo) >= config.runner.files_per_worker * workers:
+        return file_results(config, todo, workers, rejected_k)
+    batches = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
+    return (r for batch in batches for r in results_from_arrow(batch))
+
+
+def _refine(out: OutputDir, config: PipelineConfig, todo: list[str], workers: int, address: str | None) -> dict[str, FileMeta]:
+    """Refine ``todo``, each complete file written and marked done; returns the files that failed, by path."""
+    progress = {s: _FileProgress() for s in todo}
+    failed: dict[str, FileMeta] = {}
+    for result in _results(config, todo, workers, address):
+        prog = progress[result.source]
+        prog.add(result)
+        if not prog.complete():
+            continue
+        del progress[result.source]
+        meta = prog.meta
+        assert meta is not None
+        if meta.failure:
+            failed[result.source] = meta
+            _log(f"[{len(todo) - len(progress)}/{len(todo)}] {result.source}: failed ({meta.failure})")
+            continue
+        written = _finish(out, result.source, prog, config)
+        _log(f"[{len(todo) - len(progress)}/{len(todo)}] {result.source}: {meta.records} records -> {written} documents")
+    if progress:
+        raise RuntimeError(f"input files never completed: {sorted(progress)}")
+    return failed
+
+
+def _refine_with_tries(out: OutputDir, config: PipelineConfig, todo: list[str], workers: int, address: str | None) -> list[dict[str, Any]]:
+    """Refine ``todo``, a failed file tried up to ``runner.file_tries`` times, then quarantined.
+
+    Returns the files left not done by a transient failure (``path``, ``reason``), which a resume retries.
+    """
+    not_done: list[dict[str, Any]] = []
+    for attempt in range(1, config.runner.file_tries + 1):
+        failed = _refine(out, config, todo, workers, address) if todo else {}
+        not_done += [{"path": s, "reason": m.failure} for s, m in failed.items() if m.transient]
+        todo = [s for s in todo if s in failed and not failed[s].transient]
+        if todo and attempt < config.runner.file_tries:
+            _log(f"trying {len(todo)} failed input files again ({attempt + 1} of {config.runner.file_tries} tries)")
+    for source in todo:
+        record = out.quarantine(source, failed[source].failure or "", config.runner.file_tries)
+        _log(f"quarantined {source}: {record['reason']} (delete {out.quarantine_path(source)} to try it again)")
+    return not_done
+
+
+def _check_config(out: OutputDir, config: PipelineConfig) -> None:
+    """Refuse to resume into a folder whose done files were made with a config that changes the output."""
+    path = out.root / CONFIG_FILE
+    if not path.is_file() or not out.has_done_files():
+        return
+    changed = output_changes(read_json_file(path, "the run's config"), config)
+    if changed:
+        more = f"; and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise UserError(f"{out.root}: its files were made with another config ({'; '.join(changed[:5])}{more}); "
+                        "resuming would mix the two: use a new --output, or delete this one")
 
 
 def run(
@@ -238,54 +350,36 @@ def run(
     address: str | None = None,
 ) -> dict[str, Any]:
     """Refine ``inputs`` into ``output``; files already done there are skipped. Returns stats.json."""
+    with output_lock(output, _log):
+        return _run(config, inputs, output, workers, address)
+
+
+def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers: int | None, address: str | None) -> dict[str, Any]:
+    """``run`` once it holds the output's lock."""
     start = time.perf_counter()
     out = OutputDir(output)
+    _check_config(out, config)
     write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
     workers = workers or config.runner.workers
-    todo = [s for s in inputs if not out.is_done(s)]
+    remote = [s for s in inputs if is_url(s)]
+    if remote and not config.sources.enabled:  # the config's error, not each file's: never quarantine them for it
+        raise UserError(f"{remote[0]}: remote inputs are disabled (sources.enabled: false)")
+    quarantined = {q["path"] for q in out.quarantined(inputs)}
+    todo = [s for s in inputs if not out.is_done(s) and s not in quarantined]
     if len(todo) < len(inputs):
-        _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done in {output}")
-    if todo:
-        rejected_k = config.output.rejected_per_reason
-        if workers == 1 and not address and config.runner.local_single_worker:
-            results = local_results(config, todo, rejected_k)
-        else:
-            build_stages(config)  # fail here, with the field named, not inside a Ray actor
-            init_ray(workers, address)
-            if config.runner.files_per_worker and len(todo) >= config.runner.files_per_worker * workers:
-                results = file_results(config, todo, workers, rejected_k)
-            else:
-                results = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
-        progress: dict[str, _FileProgress] = {s: _FileProgress() for s in todo}
-        done = 0
-        for result in results:
-            for row in result.to_pylist():
-                source = row[schema.SOURCE]
-                prog = progress[source]
-                prog.rows += row["rows"]
-                if row["meta"]:
-                    prog.meta = json.loads(row["meta"])
-                if row["stats"]:
-                    merge_stages(prog.stages, stages_from_json(json.loads(row["stats"])))
-                if row["kept"]:
-                    prog.kept.append(from_ipc(row["kept"]))
-                if row["rejected"]:
-                    prog.rejected.append(from_ipc(row["rejected"]))
-                if prog.complete():
-                    written = _finish(out, source, progress.pop(source), config)
-                    done += 1
-                    _log(f"[{done}/{len(todo)}] {source}: {prog.meta['records']} records -> {written} documents")
-        if progress:
-            raise RuntimeError(f"input files never completed: {sorted(progress)}")
+        _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done or quarantined in {output}")
+    not_done = _refine_with_tries(out, config, todo, workers, address)
     refined = time.perf_counter()
-    shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in inputs]
+    done = [s for s in inputs if out.is_done(s)]
+    shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in done]
     result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
     out.absorb_rejected(config.output)  # the dedup phase's per-shard samples join the run's one sample
     if result.skipped:
         _log(f"dedup: already done for these {len(shards)} shards in {output}")
-    states = [s for s in out.states() if s["path"] in set(inputs)]
-    stats = add_to_run_stats(run_stats(states, time.perf_counter() - start), result)
-    stats["phase_seconds"] = {"refine": round(refined - start, 2), "dedup": round(time.perf_counter() - refined, 2)}
-    check_accounting(stats["records_read"], stats["docs_written"], stages_from_json(stats["stages"]), str(output))
-    write_json_atomic(Path(output) / "stats.json", stats)
-    return stats
+    stats = add_to_run_stats(RunStats.of_files([s for s in out.states() if s.path in set(done)]), result)
+    stats.wall_seconds = time.perf_counter() - start
+    stats.phase_seconds = {"refine": refined - start, "dedup": time.perf_counter() - refined}
+    stats.quarantined, stats.not_done = out.quarantined(inputs), not_done
+    stats.check(str(output))
+    write_json_atomic(Path(output) / STATS_FILE, stats.to_json())
+    return stats.to_json()

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from refinedweb.config import UserError, check
-from refinedweb.core.inputs import resolve_parquet
-from refinedweb.tokenize.corpus import REQUIRED_COLUMNS, iter_texts
+from refinedweb.tokenize.corpus import corpus_files, iter_texts
 from refinedweb.tokenize.manifest import TOKENIZER_FILE
 
 CONFIG_FILE = "tokenizer_config.json"
@@ -85,7 +84,7 @@ def train_tokenizer(inputs: str | Sequence[str], output: str | Path, config: Tok
     """Train on the ``text`` of ``inputs`` (folders, globs, files) and save the folder; returns the tokenizer."""
     from tokenizers import pre_tokenizers, trainers
 
-    files = resolve_parquet(inputs, REQUIRED_COLUMNS)
+    files = corpus_files(inputs)
     tok = falcon_style_tokenizer()
     trainer = trainers.BpeTrainer(
         vocab_size=config.vocab_size, min_frequency=config.min_frequency, special_tokens=list(config.special_tokens),

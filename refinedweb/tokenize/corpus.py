@@ -2,7 +2,8 @@
 
 Both the tokenizer trainer and the ``tokenize`` command find the refinery's output with the one
 input resolver (``refinedweb.core.inputs``: folders recursively, globs, files; sorted, so a run never
-depends on the order the file system lists them) and check ``REQUIRED_COLUMNS``. Text is streamed by Parquet record batch, never
+depends on the order the file system lists them), check ``REQUIRED_COLUMNS`` and refuse a run's ``data/`` whose dedup has
+not finished (``core.output.check_dedup_done``). Text is streamed by Parquet record batch, never
 the whole corpus at once.
 """
 
@@ -14,8 +15,20 @@ from typing import Iterator, Sequence
 import pyarrow.parquet as pq
 
 from refinedweb import schema
+from refinedweb.core.inputs import resolve_parquet
+from refinedweb.core.io import check_columns
+from refinedweb.core.output import check_dedup_done
 
 REQUIRED_COLUMNS = (schema.ID, schema.TEXT)
+
+
+def corpus_files(inputs: str | Sequence[str]) -> list[Path]:
+    """The Parquet files of ``inputs`` with ``REQUIRED_COLUMNS``; a run's ``data/`` only once its dedup is done."""
+    files = resolve_parquet(inputs)
+    check_dedup_done(files)  # first: a half-rewritten data/ is the error to name, not a column of one of its shards
+    for path in files:
+        check_columns(path, REQUIRED_COLUMNS)
+    return files
 
 
 def iter_texts(files: Sequence[Path], batch_docs: int = 1024, limit_docs: int | None = None) -> Iterator[list[str]]:

@@ -30,12 +30,11 @@ import pyarrow.parquet as pq
 from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.cluster import init_ray
-from refinedweb.core.inputs import resolve_parquet
 from refinedweb.core.io import read_rows, write_json_atomic
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.tokenize import manifest as mf
 from refinedweb.tokenize.bpe import EOT, copy_tokenizer, load_tokenizer
-from refinedweb.tokenize.corpus import REQUIRED_COLUMNS
+from refinedweb.tokenize.corpus import corpus_files
 
 TRAIN, VAL = "train", "val"
 STATE_DIR, TOKENIZER_DIR = "state", "tokenizer"
@@ -221,7 +220,7 @@ def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | P
 
     start = time.perf_counter()
     out = Path(output)
-    files = resolve_parquet(inputs, REQUIRED_COLUMNS)
+    files = corpus_files(inputs)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for split in (TRAIN, VAL):
         (out / split).mkdir(exist_ok=True)

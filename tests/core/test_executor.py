@@ -8,7 +8,9 @@ import pyarrow as pa
 import pytest
 
 from refinedweb import schema
-from refinedweb.core.executor import READ_STAGE, RESULT_SCHEMA, bottom_k, from_ipc, merge_samples, refine, refine_batch, run_stage
+from refinedweb.core.executor import (READ_STAGE, FileResult, bottom_k, merge_samples, refine, refine_batch, results_from_arrow,
+                                      results_to_arrow, run_stage)
+from refinedweb.core.stats import FileMeta
 from refinedweb.core.stage import annotate
 from refinedweb.core.stats import AccountingError, StageStats, check_accounting
 
@@ -127,12 +129,28 @@ def test_merge_samples_counts_a_redone_document_once():
 
 def test_refine_batch_groups_by_file_and_passes_meta():
     a, b = _raw(["hello world"] * 3, source="a"), _raw(["x", "hello there"], source="b")
-    meta = _raw([None], source="a").append_column(schema.FILE_META, pa.array(['{"records": 3}']))
+    meta = _raw([None], source="a").append_column(schema.FILE_META, pa.array(['{"records": 3, "html_docs": 2}']))
     batch = pa.concat_tables([a.append_column(schema.FILE_META, pa.nulls(3, pa.string())),
                               b.append_column(schema.FILE_META, pa.nulls(2, pa.string())), meta])
     out = refine_batch([DropShort(5)], batch)
-    assert out.schema == RESULT_SCHEMA
-    rows = {r[schema.SOURCE]: r for r in out.to_pylist()}
-    assert rows["a"]["rows"] == 3 and rows["a"]["meta"] == '{"records": 3}'
-    assert rows["b"]["rows"] == 2 and rows["b"]["meta"] is None
-    assert len(from_ipc(rows["b"]["kept"])) == 1
+    assert [(r.source, r.rows, r.meta) for r in out] == [("a", 3, None), ("b", 2, None), ("a", 0, FileMeta(records=3, html_docs=2))]
+    assert len(out[1].kept) == 1 and out[1].stages[-1].dropped == {"too_short": 1}
+    assert out[0].rejected is None  # nothing of a was dropped
+
+
+def test_a_file_without_counters_rows_refines_the_same_as_a_ray_data_block():
+    """Local and whole-file modes pass blocks without the counters column; Ray Data blocks carry it."""
+    a = _raw(["hello world", "x", "hello there"], source="a")
+    plain = refine_batch([DropShort(5)], a, rejected_k=5)
+    block = refine_batch([DropShort(5)], a.append_column(schema.FILE_META, pa.nulls(3, pa.string())), rejected_k=5)
+    assert [(r.rows, len(r.kept), r.rejected.num_rows) for r in plain] == [(r.rows, len(r.kept), r.rejected.num_rows) for r in block]
+
+
+def test_results_cross_ray_data_as_arrow_and_come_back_equal():
+    a, b = _raw(["hello world"] * 3, source="a"), _raw(["x", "hello there"], source="b")
+    results = refine_batch([DropShort(5)], pa.concat_tables([a, b]), rejected_k=5) + [FileResult("a", meta=FileMeta(records=3, errors=1))]
+    back = results_from_arrow(results_to_arrow(results))
+    assert [(r.source, r.rows, r.meta, [s.to_json() for s in r.stages]) for r in back] == \
+           [(r.source, r.rows, r.meta, [s.to_json() for s in r.stages]) for r in results]
+    assert all((x.kept is None and y.kept is None) or x.kept.equals(y.kept) for x, y in zip(back, results))
+    assert back[1].rejected.equals(results[1].rejected) and back[0].rejected is None
