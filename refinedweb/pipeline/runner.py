@@ -41,8 +41,7 @@ from refinedweb.core.io import read_json_file, write_json_atomic
 from refinedweb.core.stats import FileMeta, FileState, RunStats, StageStats, check_accounting, merge_stages
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
 from refinedweb.core.output import CONFIG_FILE, STATS_FILE, OutputDir, output_lock
-from refinedweb.pipeline import sources as sources_mod
-from refinedweb.pipeline.sources import SourcesConfig
+from refinedweb.pipeline.sources import SourcesConfig, TransientInputError
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
 MAX_MESSAGES = 20  # error messages kept per file in its state and stats.json
@@ -51,11 +50,9 @@ MAX_MESSAGES = 20  # error messages kept per file in its state and stats.json
 def is_transient(exc: BaseException) -> bool:
     """A failure a later try may not hit (sources.py's ``TransientInputError``: a network outage).
 
-    Looked up by name so this runs whether or not sources.py defines it yet; such a file is left
-    not done, for a resume to retry, instead of being quarantined.
+    Such a file is left not done, for a resume to retry, instead of being quarantined.
     """
-    transient = getattr(sources_mod, "TransientInputError", None)
-    return transient is not None and isinstance(exc, transient)
+    return isinstance(exc, TransientInputError)
 
 
 def read_blocks(path: str, reader: ReaderConfig, sources: SourcesConfig) -> Iterator[pa.Table | FileMeta]:
