@@ -12,6 +12,12 @@ When the removed and edited ("flagged") lines held more than 5% of the document'
 document is dropped; otherwise its text is replaced by the corrected one. The paper gives the rules
 and one example per pattern kind, not its lists: the default patterns below are our own curated set
 (English, as the paper notes these rules need adapting per language), every one overridable in YAML.
+
+Every rule runs in time linear in the line (issue 18: a backtracking pattern on a 200k-character
+line took minutes, and WET text reaches this stage without trafilatura's timeout): the numeric rule
+is a character-set test, the counter and edit patterns are written without overlapping repeats, and
+lines longer than ``max_pattern_line_chars`` are checked by the upper-case, numeric and single-word
+rules only, so a user's own patterns cannot stall a worker on them either.
 """
 
 from __future__ import annotations
@@ -73,9 +79,14 @@ ANYWHERE_PATTERNS = (
 
 # Separators left dangling once a pattern is cut from a line ("Sign in | Register", "News » Read more").
 _SEPARATORS = " \t|/·•»«›‹>~:–—-"
-_LEAD = r"[\s|·•»›>–—(\[-]*"
+_LEAD_CHARS = r"\s|·•»›>–—(\[-"
+_LEAD = rf"[{_LEAD_CHARS}]*"
 _TRAILING = r"(?:\s*(?:\.\.\.|…|\.|!|»|›|>|\)|\]))*"
-_SEPARATOR_RUN = re.compile(r"\s*([|·•»›/])(?:\s*[|·•»›/])+\s*")
+# (?<!\s): a match never starts inside a run of spaces (the leftmost match starts where the run does),
+# so the run is scanned once, not once per space
+_SEPARATOR_RUN = re.compile(r"(?<!\s)\s*([|·•»›/])(?:\s*[|·•»›/])+\s*")
+_NUMERIC_CHARS = re.compile(r"[\d\s.,:;/%+\-−()#$€£¥]*")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -104,11 +115,15 @@ class LinesConfig:
     """Case-insensitive regexes cut from anywhere in short lines (App. G.2 example: "items in cart")."""
     max_removed_word_frac: float = 0.05
     """Drop the document when flagged lines held more than this share of its words (App. G.2: 5%)."""
+    max_pattern_line_chars: int = 2_000
+    """Longer lines skip the counter rule and the edit patterns (a counter or a boilerplate line is far
+    shorter): bounds a document's time whatever the patterns (ours; issue 18)."""
 
     def __post_init__(self) -> None:
         check(0.0 < self.max_uppercase_frac <= 1.0, "max_uppercase_frac", f"must be in (0, 1], got {self.max_uppercase_frac}")
         check(self.max_edit_words >= 0, "max_edit_words", f"must be >= 0, got {self.max_edit_words}")
         check(0.0 <= self.max_removed_word_frac <= 1.0, "max_removed_word_frac", f"must be in [0, 1], got {self.max_removed_word_frac}")
+        check(self.max_pattern_line_chars >= 0, "max_pattern_line_chars", f"must be >= 0, got {self.max_pattern_line_chars}")
         for name in ("counter_words", "prefix_patterns", "suffix_patterns", "anywhere_patterns"):
             for pattern in getattr(self, name):
                 try:
@@ -121,18 +136,24 @@ def _alternation(patterns: tuple[str, ...]) -> str:
     return "|".join(f"(?:{p})" for p in patterns)
 
 
+def is_numeric(line: str) -> bool:
+    """Only digits and numeric punctuation, at least one digit (a set test: linear in the line)."""
+    return _NUMERIC_CHARS.fullmatch(line) is not None and _DIGIT.search(line) is not None
+
+
 class LineRules:
     """The compiled rules of ``LinesConfig``: ``correct(line)`` returns the kept line, edited, or None."""
 
     def __init__(self, cfg: LinesConfig) -> None:
         self.cfg = cfg
-        number = r"\d[\d.,]*\s*[kmb]?"
+        # "3 likes", "Comments: 12", "1.2k views" -- no two repeats overlap (\s*[kmb]?\s* did: cubic time)
+        number = r"\d[\d.,]*(?:\s*[kmb])?"
         nouns = _alternation(cfg.counter_words) or r"(?!)"
-        self.counter = re.compile(rf"^\W*(?:{number}\s*(?:{nouns})|(?:{nouns})\s*[:(\[]?\s*{number}\s*[)\]]?)\W*$", re.I)
-        self.numeric = re.compile(r"^[\d\s.,:;/%+\-−()#$€£¥]*\d[\d\s.,:;/%+\-−()#$€£¥]*$")
+        self.counter = re.compile(rf"^\W*(?:{number}\s*(?:{nouns})|(?:{nouns})\s*(?:[:(\[]\s*)?{number})\W*$", re.I)
         # a call to action takes its connective along: "Sign up for alerts" -> "alerts"
         self.prefix = self._compile(cfg.prefix_patterns, r"^[\W_]*(?:{})(?!\w)(?:\s+(?:to|for|with|via|on)(?!\w))?[\W_]*")
-        self.suffix = self._compile(cfg.suffix_patterns, _LEAD + r"(?<!\w)(?:{})(?!\w)" + _TRAILING + _LEAD + "$")
+        # a match starts where a run of lead characters does, and its tail is taken greedily once (atomic)
+        self.suffix = self._compile(cfg.suffix_patterns, rf"(?<![{_LEAD_CHARS}]){_LEAD}(?<!\w)(?:{{}})(?!\w)(?>{_TRAILING}{_LEAD})$")
         self.anywhere = self._compile(cfg.anywhere_patterns, r"(?<!\w)(?:{})(?!\w)\.?")
 
     @staticmethod
@@ -147,9 +168,9 @@ class LineRules:
         """True when the whole line goes: upper case, numeric, a counter or a single word."""
         if self.is_uppercase(line):
             return True
-        if self.cfg.remove_numeric and self.numeric.match(line):
+        if self.cfg.remove_numeric and is_numeric(line):
             return True
-        if self.cfg.remove_counters and self.counter.match(line):
+        if self.cfg.remove_counters and len(line) <= self.cfg.max_pattern_line_chars and self.counter.match(line):
             return True
         return self.cfg.remove_single_word and n_words == 1
 
@@ -180,7 +201,7 @@ class LineRules:
         n_words = len(stripped.split())
         if self.remove(stripped, n_words):
             return None
-        if n_words <= self.cfg.max_edit_words:
+        if n_words <= self.cfg.max_edit_words and len(stripped) <= self.cfg.max_pattern_line_chars:
             edited = self.edit(stripped)
             if edited != stripped:
                 # what is left is a line like any other: "Privacy Policy | Home" leaves "Home", a single word

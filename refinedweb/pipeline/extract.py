@@ -25,8 +25,12 @@ from refinedweb.config import check
 from refinedweb.filters.screen import LanguageScreen
 from refinedweb.core.stage import annotate
 
-_URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]*://|\bwww\.)[^\s<>\"'()\[\]{}]+", re.IGNORECASE)
-_SPACES_BEFORE_NEWLINE = re.compile(r"[ \t]+\n")
+# Both run outside the extraction's timeout, so both are linear in the text (issue 18): a URL scheme
+# is at most MAX_SCHEME_CHARS long (an unbounded one made "a.a.a..." quadratic: 20 KB took a second,
+# 1 MB most of an hour), and a run of spaces is matched from its start only.
+MAX_SCHEME_CHARS = 40
+_URL_RE = re.compile(r"(?:\b[a-z][a-z0-9+.\-]{0,%d}://|\bwww\.)[^\s<>\"'()\[\]{}]+" % (MAX_SCHEME_CHARS - 1), re.IGNORECASE)
+_SPACES_BEFORE_NEWLINE = re.compile(r"(?<![ \t])[ \t]+\n")
 _MANY_SPACES = re.compile(r"[ \t]{2,}")
 
 
@@ -74,7 +78,11 @@ class ExtractConfig:
 
 
 def clean_text(text: str, remove_urls: bool = True, max_newlines: int = 2) -> str:
-    """RefinedWeb's clean-up of extracted text: URLs removed, at most ``max_newlines`` newlines in a row."""
+    """RefinedWeb's clean-up of extracted text: URLs removed, at most ``max_newlines`` newlines in a row.
+
+    Linear in the text (see ``MAX_SCHEME_CHARS``): it runs in the worker, outside the extraction's
+    wall-clock budget, on whatever trafilatura returned.
+    """
     if remove_urls:
         text = _URL_RE.sub("", text)
         text = _MANY_SPACES.sub(" ", text)

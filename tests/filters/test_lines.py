@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import pyarrow as pa
 import pytest
@@ -134,6 +135,8 @@ def test_config_validation_names_the_field():
         LinesConfig(max_removed_word_frac=2.0)
     with pytest.raises(ConfigError, match="max_edit_words"):
         LinesConfig(max_edit_words=-1)
+    with pytest.raises(ConfigError, match="max_pattern_line_chars"):
+        LinesConfig(max_pattern_line_chars=-1)
     with pytest.raises(ConfigError, match="nope"):
         from_dict(LinesConfig, {"nope": 1})
     cfg = from_dict(LinesConfig, {"suffix_patterns": ["read more", "weiterlesen"]})
@@ -142,3 +145,28 @@ def test_config_validation_names_the_field():
 
 def test_config_round_trips_through_a_mapping():
     assert from_dict(LinesConfig, to_dict(LinesConfig())) == LinesConfig()
+
+
+# Lines on which the former patterns backtracked (issue 18): each took over 2 s there (the numeric
+# one ~10 s, a 200k-character line minutes), and WET text reaches this stage without a timeout.
+PATHOLOGICAL = [
+    pytest.param("1 " * 10_000 + "x", "1 " * 9_999 + "1 x", id="numeric-then-letter"),  # not numeric: kept as is
+    pytest.param("likes 1" + " " * 700 + "x", "likes 1" + " " * 700 + "x", id="counter-then-spaces"),
+    pytest.param("a" + " " * 6_000 + "b", "a" + " " * 6_000 + "b", id="suffix-lead-run"),
+]
+
+
+@pytest.mark.parametrize("line, expected", PATHOLOGICAL)
+def test_every_rule_is_linear_in_the_line(line, expected):
+    start = time.perf_counter()
+    out = RULES.correct(line)
+    assert time.perf_counter() - start < 0.5  # now about a millisecond
+    assert out == expected
+
+
+def test_lines_longer_than_the_cap_skip_the_patterns_but_not_the_linear_rules():
+    line = "Sign in " + "x" * 2_500  # two words: short enough to edit, too long for the patterns
+    assert RULES.correct(line) == line
+    assert LineRules(LinesConfig(max_pattern_line_chars=10_000)).correct(line) is None  # "x..." alone: one word
+    assert RULES.correct("12 " * 1_000) is None  # numeric, however long
+    assert RULES.correct("SHOUTING " * 300) is None  # upper case, however long

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import pyarrow as pa
 import pytest
@@ -38,6 +39,21 @@ def test_clean_text_removes_urls_and_extra_newlines():
 
 def test_clean_text_keeps_two_newlines_and_plain_dots():
     assert clean_text("a\n\nb\nc.d e.g. this") == "a\n\nb\nc.d e.g. this"
+
+
+@pytest.mark.parametrize("text, remove_urls", [("a." * 20_000, True), (" " * 60_000 + "x\nb", False)], ids=["dotted", "spaces"])
+def test_clean_text_is_linear_in_the_text(text, remove_urls):
+    """It runs outside the extraction's timeout: these took 11 s and 5 s before (issue 18)."""
+    start = time.perf_counter()
+    out = clean_text(text, remove_urls=remove_urls)
+    assert time.perf_counter() - start < 0.5  # now a few milliseconds
+    assert out == (text.strip() if remove_urls else "x\nb")
+
+
+def test_a_url_scheme_longer_than_the_cap_is_not_taken_for_one():
+    assert clean_text("see http://a.example/x now") == "see now"
+    assert clean_text("see " + "a" * 39 + "://x now") == "see now"
+    assert clean_text("see " + "a" * 41 + "://x now") == "see " + "a" * 41 + "://x now"
 
 
 def test_annotated_pages_keep_main_content_and_drop_boilerplate(shared_data, extractor):
