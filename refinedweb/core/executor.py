@@ -15,13 +15,13 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from refinedweb import schema
-from refinedweb.core.histogram import signal_histograms
+from refinedweb.core.histogram import SignalSpec, signal_histograms
 from refinedweb.core.stage import Stage
 from refinedweb.core.stats import FileMeta, StageStats, stages_from_json
 
@@ -115,9 +115,16 @@ def _rejected_rows(dropped: pa.Table, stage: str, k: int) -> pa.Table:
 
 
 def run_stage(
-    name: str, table: pa.Table, fn: Callable[[pa.Table], pa.Table], rejected_k: int = 0, chars_in: int | None = None
+    name: str,
+    table: pa.Table,
+    fn: Callable[[pa.Table], pa.Table],
+    rejected_k: int = 0,
+    chars_in: int | None = None,
+    specs: Mapping[str, SignalSpec] | None = None,
 ) -> tuple[pa.Table, StageStats, pa.Table | None]:
     """Apply one stage; return the kept rows, the stage's counters and a sample of what it dropped.
+
+    ``specs`` are the signals the stage thresholds (its ``histogram_specs``), binned over its rows.
 
     ``chars_in`` is the previous stage's ``chars_out`` where known: counting the HTML's characters
     again at every stage boundary was a visible share of the per-page cost outside trafilatura.
@@ -130,7 +137,7 @@ def run_stage(
         out = out.append_column(schema.DROP_REASON, pa.nulls(len(out), pa.string()))
     if len(out) != stats.docs_in:
         raise RuntimeError(f"stage {name} returned {len(out)} rows for {stats.docs_in}: a stage must keep every row")
-    stats.histograms = signal_histograms(name, out)
+    stats.histograms = signal_histograms(specs or {}, out)
     reasons = out.column(schema.DROP_REASON)
     keep = pc.is_null(reasons)
     kept = out.filter(keep).drop_columns([schema.DROP_REASON])
@@ -153,7 +160,8 @@ def refine(stages: Sequence[Stage], table: pa.Table, rejected_k: int = 0) -> tup
     all_stats.append(st)
     samples.append(rej)
     for stage in stages:
-        table, st, rej = run_stage(stage.name, table, stage, rejected_k, st.chars_out)
+        specs = getattr(stage, "histogram_specs", None)
+        table, st, rej = run_stage(stage.name, table, stage, rejected_k, st.chars_out, specs)
         all_stats.append(st)
         samples.append(rej)
     samples = [s for s in samples if s is not None and len(s)]

@@ -5,18 +5,18 @@ document's signals to draw that later does not scale, so the executor bins each 
 documents entering the stage that computes and thresholds it (kept and dropped alike). Bins are fixed
 here, not per run, so batches, files and resumed runs merge by adding counts. Each signal also names
 the config fields that threshold it (dotted paths into the run's saved config), for the report to draw.
+The specs come from the filters' rule tables (``core.stage.Rule``): the stage hands its own to the
+executor, and the report reads the tables (``filters.rules``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pyarrow as pa
-
-from refinedweb import schema
 
 
 def linear_edges(lo: float, hi: float, bins: int) -> tuple[float, ...]:
@@ -42,32 +42,11 @@ class SignalSpec:
     log: bool = False
     """Draw on a log-like axis (counts spanning decades)."""
 
-    @property
-    def stage(self) -> str:
-        """The stage that thresholds the signal: its config section, e.g. ``language``."""
-        return self.thresholds[0].split(".", 1)[0]
 
-
-_FRACTION = linear_edges(0.0, 1.0, 50)
-_RATIO = linear_edges(0.0, 0.5, 50)
-_REPETITION = [schema.DUP_LINE_FRAC, schema.DUP_PARA_FRAC, schema.DUP_LINE_CHAR_FRAC, schema.DUP_PARA_CHAR_FRAC]
-_REPETITION += list(schema.TOP_NGRAM_CHAR_FRAC.values()) + list(schema.DUP_NGRAM_CHAR_FRAC.values())
-
-SIGNALS: dict[str, SignalSpec] = {
-    schema.URL_SOFT_WORDS: SignalSpec(linear_edges(0, 10, 10), ("url_filter.soft_word_threshold",)),
-    schema.LANGUAGE_SCORE: SignalSpec(_FRACTION, ("language.min_score",)),
-    # repetition signals are named after their config fields (filters/repetition.py)
-    **{c: SignalSpec(_FRACTION, (f"repetition.{c}",)) for c in _REPETITION},
-    schema.WORD_COUNT: SignalSpec(count_edges(1e6), ("quality.min_words", "quality.max_words"), log=True),
-    schema.MEAN_WORD_LENGTH: SignalSpec(linear_edges(0, 20, 80), ("quality.min_mean_word_length", "quality.max_mean_word_length")),
-    schema.HASH_RATIO: SignalSpec(_RATIO, ("quality.max_hash_ratio",)),
-    schema.ELLIPSIS_RATIO: SignalSpec(_RATIO, ("quality.max_ellipsis_ratio",)),
-    schema.BULLET_LINE_FRAC: SignalSpec(_FRACTION, ("quality.max_bullet_line_frac",)),
-    schema.ELLIPSIS_LINE_FRAC: SignalSpec(_FRACTION, ("quality.max_ellipsis_line_frac",)),
-    schema.ALPHA_WORD_FRAC: SignalSpec(_FRACTION, ("quality.min_alpha_word_frac",)),
-    schema.STOP_WORD_COUNT: SignalSpec(count_edges(1e4), ("quality.min_stop_words",), log=True),
-    schema.LINES_REMOVED_WORD_FRAC: SignalSpec(_FRACTION, ("lines.max_removed_word_frac",)),
-}
+FRACTION = linear_edges(0.0, 1.0, 50)
+"""Bins of a share in [0, 1]."""
+RATIO = linear_edges(0.0, 0.5, 50)
+"""Bins of a per-word ratio (Gopher's symbol ratios)."""
 
 
 def histogram(values: pa.ChunkedArray | pa.Array, edges: tuple[float, ...]) -> dict[str, Any]:
@@ -80,14 +59,13 @@ def histogram(values: pa.ChunkedArray | pa.Array, edges: tuple[float, ...]) -> d
     return {"edges": list(edges), "counts": counts.astype(int).tolist(), "missing": int(len(x) - finite.sum())}
 
 
-def signal_histograms(stage: str, after: pa.Table) -> dict[str, dict[str, Any]]:
-    """Histograms of the signals ``stage`` thresholds (its config section names them), over its rows.
+def signal_histograms(specs: Mapping[str, SignalSpec], after: pa.Table) -> dict[str, dict[str, Any]]:
+    """Histograms of the signals in ``specs`` (the stage's own, see ``core.stage.Rule``) over its rows.
 
     Owned by the thresholding stage, not by whichever stage first adds the column: the language
     screen fills ``language_score`` during extraction, but language ID is where it is thresholded.
     """
-    owned = [c for c in after.column_names if c in SIGNALS and SIGNALS[c].stage == stage]
-    return {c: histogram(after.column(c), SIGNALS[c].edges) for c in owned}
+    return {c: histogram(after.column(c), specs[c].edges) for c in after.column_names if c in specs}
 
 
 def merge_histograms(into: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> None:

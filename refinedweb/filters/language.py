@@ -11,13 +11,15 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, check
 from refinedweb.filters.screen import LanguageScreen, ScreenConfig
-from refinedweb.core.stage import annotate, texts
+from refinedweb.core.histogram import FRACTION
+from refinedweb.core.stage import DocumentFilter, Rule, texts
 
 
 def bundled_model_path() -> Path:
@@ -72,7 +74,10 @@ class LanguageModel:
         return labels[0].removeprefix("__label__"), float(min(probs[0], 1.0))
 
 
-class LanguageFilter:
+RULES = (Rule(schema.LANGUAGE_SCORE, "min_score", "<", schema.LANGUAGE_LOW_SCORE, FRACTION),)
+
+
+class LanguageFilter(DocumentFilter):
     """Writes ``language`` / ``language_score`` and drops documents not in the target languages.
 
     Pages the screen ruled out before extraction (``schema.SCREENED``) are dropped here, under their
@@ -80,9 +85,12 @@ class LanguageFilter:
     """
 
     name = "language"
+    rules = RULES
+    reasons = (schema.LANGUAGE_SCREENED_OUT, schema.LANGUAGE_NOT_TARGET)
+    signal_types = {schema.LANGUAGE: pa.string(), schema.LANGUAGE_SCORE: pa.float32()}
 
     def __init__(self, config: LanguageConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.model = LanguageModel(config.model_path)
         self.languages = frozenset(config.languages)
 
@@ -92,32 +100,23 @@ class LanguageFilter:
             return None
         return LanguageScreen(self.config.screen, self.model, self.config.languages)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        labels, scores, reasons = [], [], []
-        screened = [False] * len(batch)
-        if schema.SCREENED in batch.column_names:
-            screened = batch.column(schema.SCREENED).to_pylist()
-            screen_labels = batch.column(schema.LANGUAGE).to_pylist()
-            screen_scores = batch.column(schema.LANGUAGE_SCORE).to_pylist()
-            batch = batch.drop_columns([schema.SCREENED])
-        for i, text in enumerate(texts(batch)):
-            if screened[i]:
-                labels.append(screen_labels[i])
-                scores.append(screen_scores[i])
-                reasons.append(schema.LANGUAGE_SCREENED_OUT)
-                continue
-            label, score = self.model.predict(text, self.config.max_chars)
-            labels.append(label)
-            scores.append(score)
-            if label not in self.languages:
-                reasons.append(schema.LANGUAGE_NOT_TARGET)
-            elif score < self.config.min_score:
-                reasons.append(schema.LANGUAGE_LOW_SCORE)
-            else:
-                reasons.append(None)
-        return annotate(
-            batch,
-            reasons,
-            {schema.LANGUAGE: labels, schema.LANGUAGE_SCORE: scores},
-            {schema.LANGUAGE: pa.string(), schema.LANGUAGE_SCORE: pa.float32()},
-        )
+    def documents(self, batch: pa.Table) -> tuple[pa.Table, Iterable[tuple[str, tuple[str, float] | None]]]:
+        """(text, the screen's (label, score) where it ruled the page out, else None) per row."""
+        if schema.SCREENED not in batch.column_names:
+            return batch, ((text, None) for text in texts(batch))
+        screened = batch.column(schema.SCREENED).to_pylist()
+        verdicts = zip(batch.column(schema.LANGUAGE).to_pylist(), batch.column(schema.LANGUAGE_SCORE).to_pylist())
+        ruled_out = [v if s else None for s, v in zip(screened, verdicts)]
+        batch = batch.drop_columns([schema.SCREENED])
+        return batch, zip(texts(batch), ruled_out)
+
+    def judge(self, doc: tuple[str, tuple[str, float] | None]) -> tuple[str | None, dict]:
+        text, ruled_out = doc
+        if ruled_out is not None:
+            label, score = ruled_out
+            return schema.LANGUAGE_SCREENED_OUT, {schema.LANGUAGE: label, schema.LANGUAGE_SCORE: score}
+        label, score = self.model.predict(text, self.config.max_chars)
+        signals = {schema.LANGUAGE: label, schema.LANGUAGE_SCORE: score}
+        if label not in self.languages:
+            return schema.LANGUAGE_NOT_TARGET, signals
+        return self.checks.first_failing(signals), signals

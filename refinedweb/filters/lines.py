@@ -29,7 +29,8 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import check
-from refinedweb.core.stage import annotate, set_column
+from refinedweb.core.histogram import FRACTION
+from refinedweb.core.stage import DocumentFilter, Rule
 
 COUNTER_WORDS = (
     "likes?", "comments?", "shares?", "views?", "repl(?:y|ies)", "retweets?", "reposts?", "followers?",
@@ -240,24 +241,26 @@ def correct_text(text: str, rules: LineRules) -> Correction:
     return Correction(new_text, flagged, flagged_words / total_words if total_words else 0.0)
 
 
-class LineFilter:
+RULES = (Rule(schema.LINES_REMOVED_WORD_FRAC, "max_removed_word_frac", ">", schema.LINES_TOO_MUCH_REMOVED, FRACTION),)
+
+
+class LineFilter(DocumentFilter):
     """Rewrites the text of kept documents line by line; drops those where too much was flagged."""
 
     name = "lines"
+    rules = RULES
+    signal_types = {schema.TEXT: pa.string(), schema.LINES_REMOVED: pa.int64(), schema.LINES_REMOVED_WORD_FRAC: pa.float32()}
 
     def __init__(self, config: LinesConfig) -> None:
-        self.config = config
-        self.rules = LineRules(config)
+        super().__init__(config)
+        self.line_rules = LineRules(config)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        new_texts, removed, fracs, reasons = [], [], [], []
-        for text in batch.column(schema.TEXT).to_pylist():
-            c = correct_text(text or "", self.rules)
-            drop = c.flagged_word_frac > self.config.max_removed_word_frac
-            reasons.append(schema.LINES_TOO_MUCH_REMOVED if drop else None)
-            new_texts.append(text if drop or c.lines_flagged == 0 else c.text)
-            removed.append(c.lines_flagged)
-            fracs.append(c.flagged_word_frac)
-        batch = set_column(batch, schema.TEXT, new_texts, pa.string())
-        signals = {schema.LINES_REMOVED: removed, schema.LINES_REMOVED_WORD_FRAC: fracs}
-        return annotate(batch, reasons, signals, {schema.LINES_REMOVED: pa.int64(), schema.LINES_REMOVED_WORD_FRAC: pa.float32()})
+    def documents(self, batch: pa.Table) -> tuple[pa.Table, list[str | None]]:
+        """The texts as they are: a null text passes through null."""
+        return batch, batch.column(schema.TEXT).to_pylist()
+
+    def judge(self, text: str | None) -> tuple[str | None, dict]:
+        c = correct_text(text or "", self.line_rules)
+        signals = {schema.LINES_REMOVED: c.lines_flagged, schema.LINES_REMOVED_WORD_FRAC: c.flagged_word_frac}
+        reason = self.checks.first_failing(signals)
+        return reason, {schema.TEXT: text if reason or c.lines_flagged == 0 else c.text, **signals}

@@ -25,7 +25,8 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import check
 from refinedweb.filters.text import ALPHA, Document, strip_punctuation
-from refinedweb.core.stage import annotate, texts
+from refinedweb.core.histogram import FRACTION, RATIO, count_edges, linear_edges
+from refinedweb.core.stage import DocumentFilter, Rule
 
 _ALNUM = re.compile(r"[^\W_]")  # a letter or digit, any script: the token is a word, not a symbol
 GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
@@ -84,22 +85,26 @@ class QualityConfig:
         check(all(b for b in self.bullets), "bullets", "must not contain empty strings")
 
 
-@dataclass
-class QualitySignals:
-    """Gopher's quality signals of one document."""
+_WORDS = count_edges(1e6)
+_LENGTH = linear_edges(0, 20, 80)
 
-    word_count: int
-    mean_word_length: float
-    hash_ratio: float
-    ellipsis_ratio: float
-    bullet_line_frac: float
-    ellipsis_line_frac: float
-    alpha_word_frac: float
-    stop_word_count: int
+# Gopher App. A's rules in its order (the first failing one is the drop reason).
+RULES = (
+    Rule(schema.WORD_COUNT, "min_words", "<", schema.GOPHER_TOO_FEW_WORDS, _WORDS, log=True),
+    Rule(schema.WORD_COUNT, "max_words", ">", schema.GOPHER_TOO_MANY_WORDS, _WORDS, log=True),
+    Rule(schema.MEAN_WORD_LENGTH, "min_mean_word_length", "<", schema.GOPHER_WORDS_TOO_SHORT, _LENGTH),
+    Rule(schema.MEAN_WORD_LENGTH, "max_mean_word_length", ">", schema.GOPHER_WORDS_TOO_LONG, _LENGTH),
+    Rule(schema.HASH_RATIO, "max_hash_ratio", ">", schema.GOPHER_HASH_RATIO, RATIO),
+    Rule(schema.ELLIPSIS_RATIO, "max_ellipsis_ratio", ">", schema.GOPHER_ELLIPSIS_RATIO, RATIO),
+    Rule(schema.BULLET_LINE_FRAC, "max_bullet_line_frac", ">", schema.GOPHER_BULLET_LINES, FRACTION),
+    Rule(schema.ELLIPSIS_LINE_FRAC, "max_ellipsis_line_frac", ">", schema.GOPHER_ELLIPSIS_LINES, FRACTION),
+    Rule(schema.ALPHA_WORD_FRAC, "min_alpha_word_frac", "<", schema.GOPHER_TOO_FEW_ALPHA_WORDS, FRACTION),
+    Rule(schema.STOP_WORD_COUNT, "min_stop_words", "<", schema.GOPHER_TOO_FEW_STOP_WORDS, count_edges(1e4), log=True),
+)
 
 
-def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str]) -> QualitySignals:
-    """Every quality signal of ``doc``, with the tokenisation described in the module docstring."""
+def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str]) -> dict[str, float | int]:
+    """Every quality signal of ``doc`` by column, with the tokenisation described in the module docstring."""
     tokens = doc.words
     words = [w for w in tokens if _ALNUM.search(w)]
     n_tokens = len(tokens)
@@ -108,70 +113,38 @@ def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str
     per_line = 1.0 / len(lines) if lines else 0.0
     bullets = tuple(cfg.bullets)
     stops = [s for w in tokens if (s := strip_punctuation(w).lower()) in stop_words]
-    return QualitySignals(
-        word_count=len(words),
-        mean_word_length=sum(map(len, words)) / len(words) if words else 0.0,
-        hash_ratio=doc.text.count("#") * per_token,
-        ellipsis_ratio=(doc.text.count("...") + doc.text.count("…")) * per_token,
-        bullet_line_frac=sum(line.startswith(bullets) for line in lines) * per_line,
-        ellipsis_line_frac=sum(line.endswith(("...", "…")) for line in lines) * per_line,
-        alpha_word_frac=sum(1 for w in tokens if ALPHA.search(w)) * per_token,
-        stop_word_count=len(set(stops)) if cfg.stop_words_distinct else len(stops),
-    )
+    return {
+        schema.WORD_COUNT: len(words),
+        schema.MEAN_WORD_LENGTH: sum(map(len, words)) / len(words) if words else 0.0,
+        schema.HASH_RATIO: doc.text.count("#") * per_token,
+        schema.ELLIPSIS_RATIO: (doc.text.count("...") + doc.text.count("…")) * per_token,
+        schema.BULLET_LINE_FRAC: sum(line.startswith(bullets) for line in lines) * per_line,
+        schema.ELLIPSIS_LINE_FRAC: sum(line.endswith(("...", "…")) for line in lines) * per_line,
+        schema.ALPHA_WORD_FRAC: sum(1 for w in tokens if ALPHA.search(w)) * per_token,
+        schema.STOP_WORD_COUNT: len(set(stops)) if cfg.stop_words_distinct else len(stops),
+    }
 
 
-def quality_reason(s: QualitySignals, cfg: QualityConfig) -> str | None:
-    """The first rule failed, in the order of Gopher App. A; None when the document passes."""
-    if s.word_count < cfg.min_words:
-        return schema.GOPHER_TOO_FEW_WORDS
-    if s.word_count > cfg.max_words:
-        return schema.GOPHER_TOO_MANY_WORDS
-    if s.mean_word_length < cfg.min_mean_word_length:
-        return schema.GOPHER_WORDS_TOO_SHORT
-    if s.mean_word_length > cfg.max_mean_word_length:
-        return schema.GOPHER_WORDS_TOO_LONG
-    if s.hash_ratio > cfg.max_hash_ratio:
-        return schema.GOPHER_HASH_RATIO
-    if s.ellipsis_ratio > cfg.max_ellipsis_ratio:
-        return schema.GOPHER_ELLIPSIS_RATIO
-    if s.bullet_line_frac > cfg.max_bullet_line_frac:
-        return schema.GOPHER_BULLET_LINES
-    if s.ellipsis_line_frac > cfg.max_ellipsis_line_frac:
-        return schema.GOPHER_ELLIPSIS_LINES
-    if s.alpha_word_frac < cfg.min_alpha_word_frac:
-        return schema.GOPHER_TOO_FEW_ALPHA_WORDS
-    if s.stop_word_count < cfg.min_stop_words:
-        return schema.GOPHER_TOO_FEW_STOP_WORDS
-    return None
-
-
-class QualityFilter:
+class QualityFilter(DocumentFilter):
     """Writes Gopher's quality signals and drops documents that fail any of its rules."""
 
     name = "quality"
-
-    _COLUMNS = {
-        schema.WORD_COUNT: ("word_count", pa.int64()),
-        schema.MEAN_WORD_LENGTH: ("mean_word_length", pa.float32()),
-        schema.HASH_RATIO: ("hash_ratio", pa.float32()),
-        schema.ELLIPSIS_RATIO: ("ellipsis_ratio", pa.float32()),
-        schema.BULLET_LINE_FRAC: ("bullet_line_frac", pa.float32()),
-        schema.ELLIPSIS_LINE_FRAC: ("ellipsis_line_frac", pa.float32()),
-        schema.ALPHA_WORD_FRAC: ("alpha_word_frac", pa.float32()),
-        schema.STOP_WORD_COUNT: ("stop_word_count", pa.int64()),
+    rules = RULES
+    signal_types = {
+        schema.WORD_COUNT: pa.int64(),
+        schema.MEAN_WORD_LENGTH: pa.float32(),
+        schema.HASH_RATIO: pa.float32(),
+        schema.ELLIPSIS_RATIO: pa.float32(),
+        schema.BULLET_LINE_FRAC: pa.float32(),
+        schema.ELLIPSIS_LINE_FRAC: pa.float32(),
+        schema.ALPHA_WORD_FRAC: pa.float32(),
+        schema.STOP_WORD_COUNT: pa.int64(),
     }
 
     def __init__(self, config: QualityConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.stop_words = frozenset(config.stop_words)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        signals: dict[str, list] = {column: [] for column in self._COLUMNS}
-        reasons: list[str | None] = []
-        for text in texts(batch):
-            s = quality_signals(Document(text), self.config, self.stop_words)
-            for column, (attr, _) in self._COLUMNS.items():
-                signals[column].append(getattr(s, attr))
-            reasons.append(quality_reason(s, self.config))
-        types = {column: tp for column, (_, tp) in self._COLUMNS.items()}
-        return annotate(batch, reasons, signals, types)
+    def judge(self, text: str) -> tuple[str | None, dict[str, float | int]]:
+        signals = quality_signals(Document(text), self.config, self.stop_words)
+        return self.checks.first_failing(signals), signals

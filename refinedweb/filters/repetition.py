@@ -23,7 +23,7 @@ NumPy, so all n from 2 to 10 reuse one word list and cost O(N log N) each.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -32,7 +32,8 @@ import pyarrow as pa
 from refinedweb import schema
 from refinedweb.config import check
 from refinedweb.filters.text import Document
-from refinedweb.core.stage import annotate, texts
+from refinedweb.core.histogram import FRACTION
+from refinedweb.core.stage import DocumentFilter, Rule
 
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = tuple(range(5, 11))
@@ -72,21 +73,10 @@ class RepetitionConfig:
     """Max character fraction covered by duplicated 10-grams (Gopher Table A1: 0.10)."""
 
     def __post_init__(self) -> None:
-        for name in ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac"):
-            value = getattr(self, name)
-            check(0.0 <= value <= 1.0, name, f"must be in [0, 1], got {value}")
-        for n in TOP_NGRAM_SIZES:
-            value = self.top_ngram_threshold(n)
-            check(0.0 <= value <= 1.0, f"top_{n}gram_char_frac", f"must be in [0, 1], got {value}")
-        for n in DUP_NGRAM_SIZES:
-            value = self.dup_ngram_threshold(n)
-            check(0.0 <= value <= 1.0, f"dup_{n}gram_char_frac", f"must be in [0, 1], got {value}")
-
-    def top_ngram_threshold(self, n: int) -> float:
-        return getattr(self, f"top_{n}gram_char_frac")
-
-    def dup_ngram_threshold(self, n: int) -> float:
-        return getattr(self, f"dup_{n}gram_char_frac")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "enabled":
+                check(0.0 <= value <= 1.0, f.name, f"must be in [0, 1], got {value}")
 
 
 def duplicate_fractions(units: Sequence[str]) -> tuple[float, float]:
@@ -161,76 +151,46 @@ def ngram_fractions(words: Sequence[str]) -> tuple[dict[int, float], dict[int, f
     return top, dup
 
 
-@dataclass
-class RepetitionSignals:
-    """Every Gopher repetition signal of one document."""
-
-    dup_line_frac: float
-    dup_para_frac: float
-    dup_line_char_frac: float
-    dup_para_char_frac: float
-    top_ngram: dict[int, float]
-    dup_ngram: dict[int, float]
-
-    @classmethod
-    def of(cls, doc: Document) -> "RepetitionSignals":
-        line_frac, line_chars = duplicate_fractions(doc.lines)
-        para_frac, para_chars = duplicate_fractions(doc.paragraphs)
-        top, dup = ngram_fractions(doc.words)
-        return cls(line_frac, para_frac, line_chars, para_chars, top, dup)
+# Gopher Table A1's rules in its order (the first failing one is the drop reason); every signal is
+# named after its config field and dropped above it.
+RULES = (
+    Rule(schema.DUP_LINE_FRAC, "dup_line_frac", ">", schema.GOPHER_DUP_LINES, FRACTION),
+    Rule(schema.DUP_PARA_FRAC, "dup_para_frac", ">", schema.GOPHER_DUP_PARAS, FRACTION),
+    Rule(schema.DUP_LINE_CHAR_FRAC, "dup_line_char_frac", ">", schema.GOPHER_DUP_LINE_CHARS, FRACTION),
+    Rule(schema.DUP_PARA_CHAR_FRAC, "dup_para_char_frac", ">", schema.GOPHER_DUP_PARA_CHARS, FRACTION),
+    *(Rule(schema.TOP_NGRAM_CHAR_FRAC[n], f"top_{n}gram_char_frac", ">", schema.GOPHER_TOP_NGRAM[n], FRACTION) for n in TOP_NGRAM_SIZES),
+    *(Rule(schema.DUP_NGRAM_CHAR_FRAC[n], f"dup_{n}gram_char_frac", ">", schema.GOPHER_DUP_NGRAM[n], FRACTION) for n in DUP_NGRAM_SIZES),
+)
 
 
-def repetition_reason(s: RepetitionSignals, cfg: RepetitionConfig) -> str | None:
-    """The first threshold exceeded, in the order of Gopher's Table A1; None when all pass."""
-    if s.dup_line_frac > cfg.dup_line_frac:
-        return schema.GOPHER_DUP_LINES
-    if s.dup_para_frac > cfg.dup_para_frac:
-        return schema.GOPHER_DUP_PARAS
-    if s.dup_line_char_frac > cfg.dup_line_char_frac:
-        return schema.GOPHER_DUP_LINE_CHARS
-    if s.dup_para_char_frac > cfg.dup_para_char_frac:
-        return schema.GOPHER_DUP_PARA_CHARS
-    for n in TOP_NGRAM_SIZES:
-        if s.top_ngram[n] > cfg.top_ngram_threshold(n):
-            return schema.GOPHER_TOP_NGRAM[n]
-    for n in DUP_NGRAM_SIZES:
-        if s.dup_ngram[n] > cfg.dup_ngram_threshold(n):
-            return schema.GOPHER_DUP_NGRAM[n]
-    return None
+def repetition_signals(doc: Document) -> dict[str, float]:
+    """Every Gopher repetition signal of ``doc`` by column, in Table A1's order."""
+    line_frac, line_chars = duplicate_fractions(doc.lines)
+    para_frac, para_chars = duplicate_fractions(doc.paragraphs)
+    top, dup = ngram_fractions(doc.words)
+    signals = {
+        schema.DUP_LINE_FRAC: line_frac,
+        schema.DUP_PARA_FRAC: para_frac,
+        schema.DUP_LINE_CHAR_FRAC: line_chars,
+        schema.DUP_PARA_CHAR_FRAC: para_chars,
+    }
+    signals.update({schema.TOP_NGRAM_CHAR_FRAC[n]: top[n] for n in TOP_NGRAM_SIZES})
+    signals.update({schema.DUP_NGRAM_CHAR_FRAC[n]: dup[n] for n in DUP_NGRAM_SIZES})
+    return signals
 
 
-class RepetitionFilter:
+class RepetitionFilter(DocumentFilter):
     """Writes the 14 Gopher repetition signals and drops documents above any threshold."""
 
     name = "repetition"
+    rules = RULES
+    signal_types = {r.signal: pa.float32() for r in RULES}
 
-    def __init__(self, config: RepetitionConfig) -> None:
-        self.config = config
+    def judge(self, text: str) -> tuple[str | None, dict[str, float]]:
+        signals = repetition_signals(Document(text))
+        return self.checks.first_failing(signals), signals
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        signals: dict[str, list[float]] = {c: [] for c in self.signal_columns()}
-        reasons: list[str | None] = []
-        for text in texts(batch):
-            s = RepetitionSignals.of(Document(text))
-            signals[schema.DUP_LINE_FRAC].append(s.dup_line_frac)
-            signals[schema.DUP_PARA_FRAC].append(s.dup_para_frac)
-            signals[schema.DUP_LINE_CHAR_FRAC].append(s.dup_line_char_frac)
-            signals[schema.DUP_PARA_CHAR_FRAC].append(s.dup_para_char_frac)
-            for n in TOP_NGRAM_SIZES:
-                signals[schema.TOP_NGRAM_CHAR_FRAC[n]].append(s.top_ngram[n])
-            for n in DUP_NGRAM_SIZES:
-                signals[schema.DUP_NGRAM_CHAR_FRAC[n]].append(s.dup_ngram[n])
-            reasons.append(repetition_reason(s, self.config))
-        return annotate(batch, reasons, signals, {c: pa.float32() for c in signals})
-
-    @staticmethod
-    def signal_columns() -> list[str]:
+    @classmethod
+    def signal_columns(cls) -> list[str]:
         """The signal columns in Table A1's order."""
-        return [
-            schema.DUP_LINE_FRAC,
-            schema.DUP_PARA_FRAC,
-            schema.DUP_LINE_CHAR_FRAC,
-            schema.DUP_PARA_CHAR_FRAC,
-            *(schema.TOP_NGRAM_CHAR_FRAC[n] for n in TOP_NGRAM_SIZES),
-            *(schema.DUP_NGRAM_CHAR_FRAC[n] for n in DUP_NGRAM_SIZES),
-        ]
+        return list(cls.signal_types)

@@ -28,7 +28,8 @@ import pyarrow as pa
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, check
-from refinedweb.core.stage import annotate
+from refinedweb.core.histogram import linear_edges
+from refinedweb.core.stage import DocumentFilter, Rule
 
 # RefinedWeb Table 14: high-quality sources excluded from RefinedWeb so that it does not overlap
 # with the curated corpora (The Pile's) it may be mixed with. The paper's full text could not be
@@ -258,13 +259,19 @@ class UrlWords:
         return sorted(tokens & self.soft) + [p for p in self.soft_phrases if f" {p} " in joined]
 
 
-class UrlFilter:
+RULES = (Rule(schema.URL_SOFT_WORDS, "soft_word_threshold", ">=", schema.URL_SOFT_BANNED_WORDS, linear_edges(0, 10, 10)),)
+
+
+class UrlFilter(DocumentFilter):
     """Drops URLs on the blocklists, with banned words, or from curated sources; one reason each."""
 
     name = "url_filter"
+    rules = RULES
+    reasons = (schema.URL_BLOCKLISTED_DOMAIN, schema.URL_BLOCKLISTED_URL, schema.URL_BANNED_SUBWORD, schema.URL_BANNED_WORD, schema.URL_CURATED_SOURCE)
+    signal_types = {schema.URL_SOFT_WORDS: pa.int32(), schema.URL_MATCH: pa.string()}
 
     def __init__(self, config: UrlFilterConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.blocklist = Blocklist(config.blocklist_paths, config.blocklist_categories)
 
         def words(field: str, default: str) -> list[str]:
@@ -294,23 +301,17 @@ class UrlFilter:
             return schema.URL_BANNED_SUBWORD, hit, len(soft)
         if hit := self.words.banned_word(token_set, joined):
             return schema.URL_BANNED_WORD, hit, len(soft)
-        if len(soft) >= self.config.soft_word_threshold:
-            return schema.URL_SOFT_BANNED_WORDS, ",".join(soft), len(soft)
+        if reason := self.checks.first_failing({schema.URL_SOFT_WORDS: len(soft)}):
+            return reason, ",".join(soft), len(soft)
         if host is not None and self.curated:
             if hit := next((s for s in domain_suffixes(_strip_www(host)) if s in self.curated), None):
                 return schema.URL_CURATED_SOURCE, hit, len(soft)
         return None, None, len(soft)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        reasons, matches, soft = [], [], []
-        for url in batch.column(schema.URL).to_pylist():
-            reason, match, n_soft = self.check(url or "")
-            reasons.append(reason)
-            matches.append(match)
-            soft.append(n_soft)
-        return annotate(
-            batch,
-            reasons,
-            {schema.URL_SOFT_WORDS: soft, schema.URL_MATCH: matches},
-            {schema.URL_SOFT_WORDS: pa.int32(), schema.URL_MATCH: pa.string()},
-        )
+    def documents(self, batch: pa.Table) -> tuple[pa.Table, list[str]]:
+        """The URLs (null becomes the empty string): the URL filter reads nothing else."""
+        return batch, [url or "" for url in batch.column(schema.URL).to_pylist()]
+
+    def judge(self, url: str) -> tuple[str | None, dict]:
+        reason, match, n_soft = self.check(url)
+        return reason, {schema.URL_SOFT_WORDS: n_soft, schema.URL_MATCH: match}

@@ -169,6 +169,7 @@ class Extractor:
     """
 
     name = "extract"
+    reasons = (schema.EXTRACT_HTML_TOO_LARGE, schema.EXTRACT_DISABLED, schema.EXTRACT_TIMEOUT, schema.EXTRACT_ERROR, schema.EXTRACT_EMPTY)
 
     def __init__(self, config: ExtractConfig, screen: LanguageScreen | None = None) -> None:
         self.config = config

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 from matplotlib.figure import Figure  # noqa: E402
 
-from refinedweb.core.histogram import SIGNALS  # noqa: E402
+from refinedweb.filters.rules import SIGNALS, drops_below  # noqa: E402
 from refinedweb.report.funnel import Run, share  # noqa: E402
 
 EXTRACT_STAGE = "extract"  # pipeline/extract.py Extractor.name: characters are HTML before it, text after
@@ -103,11 +103,6 @@ def reasons_figure(stage: dict[str, Any]) -> bytes:
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return png(fig)
-
-
-def drops_below(field: str) -> bool:
-    """``min_*`` thresholds drop documents below them; every other one (``max_*``, Gopher's fractions) above."""
-    return field.rsplit(".", 1)[-1].startswith("min_")
 
 
 def _histogram_axes(ax, name: str, hist: dict[str, Any], thresholds: list[tuple[str, float]]) -> None:

@@ -11,6 +11,7 @@ from refinedweb import schema
 from refinedweb.core.executor import (READ_STAGE, FileResult, bottom_k, merge_samples, refine, refine_batch, results_from_arrow,
                                       results_to_arrow, run_stage)
 from refinedweb.core.stats import FileMeta
+from refinedweb.core.histogram import FRACTION, SignalSpec
 from refinedweb.core.stage import annotate
 from refinedweb.core.stats import AccountingError, StageStats, check_accounting
 
@@ -79,7 +80,8 @@ def test_each_stage_counts_docs_chars_and_reasons():
 class Scores:
     """Adds a known threshold signal (language_score) and drops below 0.5."""
 
-    name = "language"  # language_score is the language stage's signal
+    name = "language"
+    histogram_specs = {schema.LANGUAGE_SCORE: SignalSpec(FRACTION, ("language.min_score",))}  # the signal it thresholds
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         scores = [len(t or "") / 20 for t in batch.column(schema.TEXT).to_pylist()]

@@ -9,7 +9,10 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import to_dict
-from refinedweb.core.histogram import SIGNALS, count_edges, histogram, merge_histograms, signal_histograms
+from refinedweb.core.histogram import count_edges, histogram, merge_histograms, signal_histograms
+from refinedweb.filters.language import LanguageFilter
+from refinedweb.filters.quality import QualityFilter
+from refinedweb.filters.rules import SIGNALS
 from refinedweb.pipeline.config import PipelineConfig
 
 
@@ -43,11 +46,11 @@ def test_merging_parts_equals_binning_the_whole():
 def test_a_stage_bins_only_the_signals_it_thresholds():
     table = pa.table({schema.TEXT: ["a", "b"], schema.WORD_COUNT: [1, 2]})
     table = table.append_column(schema.LANGUAGE_SCORE, pa.array([0.2, 0.9], pa.float32())).append_column("other", pa.array([1, 2]))
-    hists = signal_histograms("language", table)
+    hists = signal_histograms(LanguageFilter.histogram_specs, table)
     assert list(hists) == [schema.LANGUAGE_SCORE]  # word_count is the quality stage's, even if present
     assert sum(hists[schema.LANGUAGE_SCORE]["counts"]) == 2
-    assert list(signal_histograms("extract", table)) == []  # the screen's scores are not extraction's signal
-    assert list(signal_histograms("quality", table)) == [schema.WORD_COUNT]
+    assert list(signal_histograms({}, table)) == []  # extraction thresholds no signal: the screen's scores are not its
+    assert list(signal_histograms(QualityFilter.histogram_specs, table)) == [schema.WORD_COUNT]
 
 
 def test_every_threshold_names_a_numeric_config_field():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from refinedweb import schema
-from refinedweb.core.histogram import SIGNALS
+from refinedweb.filters.rules import SIGNALS
 from refinedweb.report.charts import EXTRACT_STAGE, char_bases, drops_below, funnel_figure, histograms_figure
 from refinedweb.report.funnel import Run
 
