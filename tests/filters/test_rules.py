@@ -154,3 +154,15 @@ def test_a_document_filter_turns_judge_into_the_batch_contract():
     assert out.column("chars").to_pylist() == [4, 2, 0] and out.schema.field("chars").type == pa.int32()
     assert out.schema.field("ratio").type == pa.float64()  # the declared type, not the float32 default
     assert Length.histogram_specs["chars"].thresholds == ("length.min_chars",)
+
+
+class Swapped(Length):
+    """Returns its signals out of ``signal_types``' order."""
+
+    def judge(self, text: str):
+        return None, {"ratio": 0.0, "chars": len(text)}
+
+
+def test_signals_out_of_declared_order_are_an_error_naming_the_stage():
+    with pytest.raises(ValueError, match="stage length: judge returned"):
+        Swapped(LengthConfig())(pa.table({schema.ID: ["a"], schema.TEXT: ["abcd"]}))
