@@ -132,11 +132,18 @@ def repeated_runs(stream: np.ndarray, doc_starts: np.ndarray, k: int) -> np.ndar
     if len(pos) == 0:
         return np.empty((0, 2), np.int64)
     order = np.argsort(pos, kind="stable")
-    pos, end = pos[order], np.maximum.accumulate(end[order])
+    return merge_runs(pos[order], end[order])
+
+
+def merge_runs(pos: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Ranges ``[pos, end)`` sorted by ``pos`` merged where they overlap or touch: an ``(m, 2)`` int64 array."""
+    if len(pos) == 0:
+        return np.empty((0, 2), np.int64)
+    end = np.maximum.accumulate(end)
     new = np.concatenate(([True], pos[1:] > end[:-1]))
     first = np.flatnonzero(new)
     last = np.append(first[1:] - 1, len(pos) - 1)
-    return np.stack([pos[first], end[last]], axis=1)
+    return np.stack([pos[first], end[last]], axis=1).astype(np.int64)
 
 
 def apply_cuts(text: str, starts: list[int], ends: list[int]) -> str:
@@ -156,12 +163,18 @@ def find_cuts(docs: Iterable[tuple[int, int, str]], cfg: ExactConfig) -> pa.Tabl
     stream, starts = _stream([t for _, _, t in docs], pattern)
     runs = repeated_runs(stream, starts, cfg.min_span_tokens)
     del stream
-    rows: dict[str, list] = {name: [] for name in CUTS_SCHEMA.names}
     doc_of = np.searchsorted(starts, runs[:, 0], side="right") - 1
-    for d in np.unique(doc_of):
+    return cut_rows(docs, {int(d): runs[doc_of == d] - starts[d] for d in np.unique(doc_of)}, cfg)
+
+
+def cut_rows(docs: list[tuple[int, int, str]], runs: dict[int, np.ndarray], cfg: ExactConfig) -> pa.Table:
+    """The cuts table of ``docs`` given, per document index, its repeated token runs ``(m, 2)`` within it."""
+    pattern = regex.compile(TOKENIZERS[cfg.tokenizer])
+    rows: dict[str, list] = {name: [] for name in CUTS_SCHEMA.names}
+    for d in sorted(runs):
         file, row, text = docs[d]
         offsets = np.concatenate(([0], np.cumsum([len(p) for p in pattern.findall(text)])))
-        local = runs[doc_of == d] - starts[d]
+        local = runs[d]
         cut_s, cut_e = offsets[local[:, 0]].tolist(), offsets[local[:, 1]].tolist()
         rows["file"].append(file)
         rows["row"].append(row)

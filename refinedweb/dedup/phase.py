@@ -22,6 +22,7 @@ storage every node sees.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ from refinedweb.core.output import DATA_DIR, REJECTED_DIR, OutputConfig, write_p
 from refinedweb.core.stage import annotate, set_column
 from refinedweb.core.stats import StageStats, check_accounting, merge_stages, stages_from_json
 from refinedweb.dedup import exact as exact_mod
+from refinedweb.dedup import fingerprints
 from refinedweb.dedup import minhash as minhash_mod
 from refinedweb.dedup import urls as urls_mod
 from refinedweb.dedup.config import DedupConfig
@@ -165,20 +167,32 @@ def _scan_task(ctx: _Ctx, file: int) -> list[tuple[int, int, int, int]]:
     return [(file, lo, hi, chars) for lo, hi, chars in exact_mod.chunk_rows(lengths, ctx.cfg.exact.group_chars())]
 
 
+def _chunk_docs(ctx: _Ctx, chunk: tuple[int, int, int]) -> list[tuple[int, int, str]]:
+    """``(file, row, text)`` of rows ``[lo, hi)`` of one shard, MinHash duplicates left out."""
+    file, lo, hi = chunk
+    skip = set(_minhash_rows(ctx, file).tolist())
+    texts = read_rows(ctx.shards[file].path, lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
+    return [(file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip]
+
+
+def _write_cuts(ctx: _Ctx, j: int, cuts: pa.Table) -> None:
+    write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
+
+
 def _exact_task(ctx: _Ctx, j: int, group: list[tuple[int, int, int]]) -> int:
     """Find the cut spans of group ``j`` and write them to ``exact/g<j>.parquet``; returns documents cut."""
-    docs = []
-    for file, lo, hi in group:
-        skip = set(_minhash_rows(ctx, file).tolist())
-        texts = read_rows(ctx.shards[file].path, lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
-        docs.extend((file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip)
-    cuts = exact_mod.find_cuts(docs, ctx.cfg.exact)
-    write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
+    cuts = exact_mod.find_cuts([d for chunk in group for d in _chunk_docs(ctx, chunk)], ctx.cfg.exact)
+    _write_cuts(ctx, j, cuts)
     return len(cuts)
 
 
-def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
-    """Plan suffix-array groups within the memory budget and cut each group; returns groups per shard."""
+def _exact_step(ctx: _Ctx, workers: int) -> tuple[tuple[int, ...], ...]:
+    """Cut every repeated span; returns the decision files (``g<j>``) covering each shard.
+
+    A corpus that fits one suffix-array group is one group (Lee et al.'s whole-corpus suffix array);
+    a larger one goes through the window-fingerprint shuffle (refinedweb/dedup/fingerprints.py),
+    one decision file per chunk, with the same result.
+    """
     import ray
 
     (ctx.state / "exact").mkdir(parents=True, exist_ok=True)
@@ -186,8 +200,13 @@ def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
     scan = _remote(_scan_task)
     chunks = [c for part in ray.get([scan.remote(ref, i) for i in range(len(ctx.shards))]) for c in part]
     groups = exact_mod.plan_groups(chunks, ctx.cfg.exact.group_chars())
-    task = _remote(_exact_task)
-    ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
+    if len(groups) > 1:
+        groups = [[(file, lo, hi)] for file, lo, hi, _ in chunks]
+        read, write = functools.partial(_chunk_docs, ctx), functools.partial(_write_cuts, ctx)
+        fingerprints.shuffle_cuts([g[0] for g in groups], sum(c[3] for c in chunks), read, write, ctx.cfg.exact, workers)
+    else:
+        task = _remote(_exact_task)
+        ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
     groups_of: list[set[int]] = [set() for _ in ctx.shards]
     for j, g in enumerate(groups):
         for file, _, _ in g:
@@ -361,7 +380,7 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
         if name == MINHASH_STAGE:
             _minhash_step(ctx, workers)
         elif name == EXACT_STAGE:
-            ctx = replace(ctx, groups_of=_exact_step(ctx))
+            ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
         else:
             ctx = replace(ctx, url_parts=_url_step(ctx, workers))
         seconds[name] = time.perf_counter() - start
