@@ -25,6 +25,7 @@ does) and 24 bytes per token twice (entries and their split); a partition task h
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from typing import Callable
@@ -32,9 +33,12 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import regex
 from numba import njit
 
+from refinedweb import schema
+from refinedweb.core.io import read_rows
 from refinedweb.dedup.components import as_list, concat, split
 from refinedweb.dedup.exact import TOKENIZERS, ExactConfig, cut_rows, merge_runs
 
@@ -202,28 +206,57 @@ def _remote(fn, returns: int):
     return ray.remote(num_cpus=1, max_retries=1, num_returns=returns)(fn)
 
 
+def _prior_fingerprint_task(index: str, base: int, parts: int):
+    """Phase 1 for a shard of an earlier corpus: its stored window entries, numbered after the new chunks."""
+    table = pq.read_table(index, columns=["hash", "row", "start"])
+    hashes = table.column("hash").to_numpy()
+    out = split(parts, (hashes.view(np.uint64) % np.uint64(parts)).astype(np.int64), hashes,
+                base + table.column("row").to_numpy(), table.column("start").to_numpy())
+    return out[0] if parts == 1 else tuple(out)
+
+
+def _read_prior(paths: list[str], chunk: Chunk) -> Docs:
+    """Rows ``[lo, hi)`` of the earlier corpus's final shard ``-1 - file``."""
+    file, lo, hi = chunk
+    texts = read_rows(paths[-1 - file], lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
+    return [(file, row, t or "") for row, t in enumerate(texts, lo)]
+
+
+def _remote(fn, returns: int):
+    import ray
+
+    return ray.remote(num_cpus=1, max_retries=1, num_returns=returns)(fn)
+
+
 def shuffle_cuts(chunks: list[Chunk], chars: int, read: Callable[[Chunk], Docs], write: Callable[[int, pa.Table], None],
-                 cfg: ExactConfig, workers: int) -> int:
+                 cfg: ExactConfig, workers: int, prior: list[tuple[str, str]] = ()) -> int:
     """Cut every repeated span of the corpus ``chunks`` (``chars`` characters in all) on Ray; returns documents cut.
 
     ``read(chunk)`` gives a chunk's ``(file, row, text)`` (documents to skip left out), ``write(j,
-    table)`` stores chunk ``j``'s cuts (``exact.CUTS_SCHEMA``). Runs on the caller's Ray instance.
+    table)`` stores chunk ``j``'s cuts (``exact.CUTS_SCHEMA``). ``prior``: ``(final shard, its stored
+    window fingerprints)`` of an earlier corpus; a span that occurs there is cut from the new
+    documents too, and the earlier corpus is only read. Runs on the caller's Ray instance.
     """
     import ray
 
-    budget = cfg.memory_budget_mb * 2**20
-    parts = max(workers, math.ceil(chars * WINDOW_BYTES / budget))  # at most one window per character
+    rows = [pq.ParquetFile(p).metadata.num_rows for p, _ in prior]
+    windows = sum(pq.ParquetFile(i).metadata.num_rows for _, i in prior)
+    parts = max(workers, math.ceil((chars + windows) * WINDOW_BYTES / (cfg.memory_budget_mb * 2**20)))  # <= 1 window per char
+    new = len(chunks)
+    chunks = list(chunks) + [(-1 - k, 0, n) for k, n in enumerate(rows)]
     bases = np.zeros(len(chunks) + 1, np.int64)
     np.cumsum([hi - lo for _, lo, hi in chunks], out=bases[1:])
-    rread = ray.put(read)
-    fps = [as_list(_remote(_fingerprint_task, parts).remote(rread, c, int(bases[i]), cfg, parts)) for i, c in enumerate(chunks)]
+    readers = [ray.put(read), ray.put(functools.partial(_read_prior, [p for p, _ in prior]))]
+    fps = [as_list(_remote(_fingerprint_task, parts).remote(readers[0], c, int(bases[i]), cfg, parts))
+           for i, c in enumerate(chunks[:new])]
+    fps += [as_list(_remote(_prior_fingerprint_task, parts).remote(idx, int(bases[new + k]), parts)) for k, (_, idx) in enumerate(prior)]
     cands = [as_list(_remote(_candidates_task, len(chunks)).remote(bases, *[f[p] for f in fps])) for p in range(parts)]
     del fps
-    contents = [as_list(_remote(_content_task, parts).remote(rread, c, int(bases[i]), cfg, parts, *[x[i] for x in cands]))
+    contents = [as_list(_remote(_content_task, parts).remote(readers[i >= new], c, int(bases[i]), cfg, parts, *[x[i] for x in cands]))
                 for i, c in enumerate(chunks)]
     del cands
     confirmed = [as_list(_remote(_verify_task, len(chunks)).remote(bases, *[x[p] for x in contents])) for p in range(parts)]
     del contents
     cut = _remote(_cut_task, 1)
-    return sum(ray.get([cut.remote(rread, write, i, c, int(bases[i]), cfg, *[x[i] for x in confirmed])
-                        for i, c in enumerate(chunks)]))
+    return sum(ray.get([cut.remote(readers[0], write, i, c, int(bases[i]), cfg, *[x[i] for x in confirmed])
+                        for i, c in enumerate(chunks[:new])]))
