@@ -372,15 +372,17 @@ def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashCo
     texts = pq.ParquetFile(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
     keys, docs = band_entries(texts, first_doc, cfg)
     if index is not None:
-        write_parquet_atomic(pa.table({"doc": docs, "key": keys}), Path(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
+        per_doc = pa.FixedSizeListArray.from_arrays(pa.array(keys), cfg.bands)
+        write_parquet_atomic(pa.table({"doc": docs[:: cfg.bands], "keys": per_doc}), Path(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
     return _by_key(keys, docs, parts)
 
 
 def _prior_task(path: str, parts: int):
     """Band entries stored by an earlier run, its documents numbered ``-1 - doc`` so they precede every new one."""
-    table = pq.read_table(path, columns=["doc", "key"])
-    docs = -1 - table.column("doc").to_numpy()
-    return _by_key(table.column("key").to_numpy(), docs, parts)
+    table = pq.read_table(path, columns=["doc", "keys"])
+    keys = table.column("keys").combine_chunks().flatten().to_numpy()
+    docs = np.repeat(-1 - table.column("doc").to_numpy(), len(keys) // max(1, len(table)))
+    return _by_key(keys, docs, parts)
 
 
 def _bucket_task(parts: int, *blocks: np.ndarray):
@@ -428,7 +430,7 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int, index: 
     Ray instance the caller initialised (``refinedweb.core.cluster.init_ray``), or starts a
     local one with ``workers`` CPUs. Disabled, it returns an empty table.
 
-    ``index``: a folder where the band entries are stored (``c<n>.parquet``: ``doc``, ``key``) for a
+    ``index``: a folder where the band keys are stored (``c<n>.parquet``: ``doc``, its ``keys``) for a
     later run's ``prior``; ``prior``: such files of an earlier corpus, whose documents come before
     all of ``paths`` and are never rows: a document clustered with one has ``cluster < 0`` and is
     not kept.
@@ -442,7 +444,7 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int, index: 
     init_ray(workers, None)
     import ray
 
-    parts = cfg.partitions(int(offsets[-1]) + sum(pq.ParquetFile(p).metadata.num_rows for p in prior) // cfg.bands, workers)
+    parts = cfg.partitions(int(offsets[-1]) + sum(pq.ParquetFile(p).metadata.num_rows for p in prior), workers)
     sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
     entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts, index))
                for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
