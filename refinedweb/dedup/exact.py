@@ -23,11 +23,10 @@ is >= ``min_span_tokens`` is exactly the set of tokens covered by a repeated spa
 
 Bounded memory. The suffix array is built per *group*: consecutive documents (in global
 (file, row) order) whose text fits ``memory_budget_mb`` at ``PEAK_BYTES_PER_CHAR`` (~100M
-characters, ~20k documents of 5k characters, per GiB with the GPT-2 pieces). A passage
-repeated only across two different groups is NOT found (each copy is unique within its group);
-copies inside one group always are. To widen a group, raise ``memory_budget_mb`` (group text ~
-budget / PEAK_BYTES_PER_CHAR); with one group over the whole corpus the result is Lee et al.'s.
-Groups run as parallel Ray tasks, so a node needs about ``workers x memory_budget_mb``.
+characters, ~20k documents of 5k characters, per GiB with the GPT-2 pieces). A corpus that fits
+one group is deduplicated by this one suffix array (Lee et al.'s result); a larger one goes through
+the window-fingerprint shuffle of ``refinedweb.dedup.fingerprints``, complete across the whole
+corpus with the same result, each task within ``memory_budget_mb``.
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ class ExactConfig:
     tokenizer: str = "gpt2"
     """`gpt2`: GPT-2's pre-tokenisation regex pieces; `whitespace`: whitespace / non-whitespace runs."""
     memory_budget_mb: int = 1024
-    """Peak memory of one suffix-array group; sets how much text is deduplicated together."""
+    """Peak memory of one task: a suffix-array group, or a fingerprint chunk and shuffle partition."""
 
     def __post_init__(self) -> None:
         check(self.min_span_tokens >= 1, "min_span_tokens", f"must be >= 1, got {self.min_span_tokens}")

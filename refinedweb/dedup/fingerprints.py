@@ -20,7 +20,9 @@ The result equals one suffix array over the whole corpus (tested against ``exact
 corpus of several chunks). Memory: a fingerprint task holds its chunk (as the suffix-array group
 does) and 24 bytes per token twice (entries and their split); a partition task holds
 ``WINDOW_BYTES`` per entry of its partition, the partition count chosen so that this fits
-``memory_budget_mb``; verification holds only candidates, ~k pieces of text each.
+``memory_budget_mb``. Verification holds only candidates (windows whose hash repeats), ~k pieces
+of text each (~8 bytes per piece with its length): in a corpus where most windows repeat a
+verification task can hold about 6x a partition's entries (not yet sized separately).
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ over all shards on Ray and records its decisions under ``OUT/dedup/``:
 - ``minhash/<i>.parquet``: rows of shard ``i`` in a MinHash cluster whose kept member is another
   (``minhash_clusters.parquet``: the whole cluster table);
 - ``exact/g<j>.parquet``: cut character spans of the documents of suffix-array group ``j``
-  (refinedweb/dedup/exact.py);
+  (refinedweb/dedup/exact.py), or of chunk ``j`` of the fingerprint shuffle (dedup/fingerprints.py);
 - ``url/p<k>.parquet``: (file, row) of URL duplicates found by shuffle reducer ``k``.
+
+- ``index/``: what a later snapshot is deduplicated against (``--against OUT``): ``minhash/c<n>.parquet``
+  (the band keys of every document MinHash saw), ``exact/<name>.parquet`` (the window fingerprints of
+  the final shard ``OUT/data/<name>``), and the parameters they depend on (``minhash.json``, ``exact.json``).
 
 Then one Ray task per shard applies the three stages with the refinery's executor
 (``core.executor.run_stage``: documents and characters in/out, drops per reason, a bounded rejected sample)
