@@ -5,8 +5,8 @@ with planted duplicates: 5% are near copies of an earlier document (one word in 
 carry one of 500 shared 60-word passages, 2% repeat an earlier document's URL. Each size is
 written as Parquet shards of 50k documents and deduplicated by ``refinedweb.dedup.standalone``
 once per kind (``--kind minhash``, ``exact``, ``url``) on a local Ray with ``--workers`` CPUs; the
-exact kind goes through the window-fingerprint shuffle (refinedweb/dedup/fingerprints.py) since
-no size fits one suffix-array group at ``--budget-mb``.
+exact kind uses one suffix array where the whole corpus fits one group of ``--budget-mb`` and the
+window-fingerprint shuffle (refinedweb/dedup/fingerprints.py) otherwise; the line says which.
 
 Memory is the peak, sampled every 0.5 s, of the proportional set size (PSS: shared pages, e.g.
 Ray's object store, split among the processes mapping them) summed over this process and every
@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,7 +178,9 @@ def main() -> int:
             folder = work / f"in-{n}"
             t0 = time.perf_counter()
             generate(n, vocab, folder, seed=n)
-            print(f"{n} documents generated in {time.perf_counter() - t0:.0f} s", flush=True)
+            chars = sum(pc.sum(pc.utf8_length(pq.read_table(p, columns=["text"])["text"])).as_py() or 0 for p in folder.glob("*.parquet"))
+            path = "one suffix array" if chars <= ExactConfig(memory_budget_mb=args.budget_mb).group_chars() else "fingerprint shuffle"
+            print(f"{n} documents ({chars} characters) generated in {time.perf_counter() - t0:.0f} s; exact path: {path}", flush=True)
             for kind in kinds:
                 cfg = DedupConfig(exact=ExactConfig(memory_budget_mb=args.budget_mb)).with_kinds([kind])
                 with PeakPss() as mem:
