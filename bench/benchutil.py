@@ -17,3 +17,16 @@ def one_input(pattern: Path) -> Path:
     if len(files) != 1:
         raise SystemExit(f"{pattern}: names {len(files)} input files; this benchmark takes one")
     return Path(files[0])
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's processor string), and the core count."""
+    import os
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return f"{name or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"

@@ -90,7 +90,8 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if args.kind is not None:
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         config = replace(config, dedup=config.dedup.with_kinds(kinds))
-    stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers, args.address)
+    stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers, args.address,
+                         args.against)
     _print_result(stats, args.output)
     return 0
 
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="pipeline YAML whose dedup: and output: sections apply (default: the paper's)")
     p.add_argument("--workers", type=int, default=None, help="parallel Ray tasks (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
+    p.add_argument("--against", default=None, metavar="OLD", help="an earlier dedup output: also remove the documents and spans it holds (OLD is only read)")
     p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("stats", help="print the funnel of a run, or two runs side by side",

@@ -23,11 +23,10 @@ is >= ``min_span_tokens`` is exactly the set of tokens covered by a repeated spa
 
 Bounded memory. The suffix array is built per *group*: consecutive documents (in global
 (file, row) order) whose text fits ``memory_budget_mb`` at ``PEAK_BYTES_PER_CHAR`` (~100M
-characters, ~20k documents of 5k characters, per GiB with the GPT-2 pieces). A passage
-repeated only across two different groups is NOT found (each copy is unique within its group);
-copies inside one group always are. To widen a group, raise ``memory_budget_mb`` (group text ~
-budget / PEAK_BYTES_PER_CHAR); with one group over the whole corpus the result is Lee et al.'s.
-Groups run as parallel Ray tasks, so a node needs about ``workers x memory_budget_mb``.
+characters, ~20k documents of 5k characters, per GiB with the GPT-2 pieces). A corpus that fits
+one group is deduplicated by this one suffix array (Lee et al.'s result); a larger one goes through
+the window-fingerprint shuffle of ``refinedweb.dedup.fingerprints``, complete across the whole
+corpus with the same result, each task within ``memory_budget_mb``.
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ class ExactConfig:
     tokenizer: str = "gpt2"
     """`gpt2`: GPT-2's pre-tokenisation regex pieces; `whitespace`: whitespace / non-whitespace runs."""
     memory_budget_mb: int = 1024
-    """Peak memory of one suffix-array group; sets how much text is deduplicated together."""
+    """Peak memory of one task: a suffix-array group, or a fingerprint chunk and shuffle partition."""
 
     def __post_init__(self) -> None:
         check(self.min_span_tokens >= 1, "min_span_tokens", f"must be >= 1, got {self.min_span_tokens}")
@@ -133,11 +132,18 @@ def repeated_runs(stream: np.ndarray, doc_starts: np.ndarray, k: int) -> np.ndar
     if len(pos) == 0:
         return np.empty((0, 2), np.int64)
     order = np.argsort(pos, kind="stable")
-    pos, end = pos[order], np.maximum.accumulate(end[order])
+    return merge_runs(pos[order], end[order])
+
+
+def merge_runs(pos: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Ranges ``[pos, end)`` sorted by ``pos`` merged where they overlap or touch: an ``(m, 2)`` int64 array."""
+    if len(pos) == 0:
+        return np.empty((0, 2), np.int64)
+    end = np.maximum.accumulate(end)
     new = np.concatenate(([True], pos[1:] > end[:-1]))
     first = np.flatnonzero(new)
     last = np.append(first[1:] - 1, len(pos) - 1)
-    return np.stack([pos[first], end[last]], axis=1)
+    return np.stack([pos[first], end[last]], axis=1).astype(np.int64)
 
 
 def apply_cuts(text: str, starts: list[int], ends: list[int]) -> str:
@@ -157,12 +163,18 @@ def find_cuts(docs: Iterable[tuple[int, int, str]], cfg: ExactConfig) -> pa.Tabl
     stream, starts = _stream([t for _, _, t in docs], pattern)
     runs = repeated_runs(stream, starts, cfg.min_span_tokens)
     del stream
-    rows: dict[str, list] = {name: [] for name in CUTS_SCHEMA.names}
     doc_of = np.searchsorted(starts, runs[:, 0], side="right") - 1
-    for d in np.unique(doc_of):
+    return cut_rows(docs, {int(d): runs[doc_of == d] - starts[d] for d in np.unique(doc_of)}, cfg)
+
+
+def cut_rows(docs: list[tuple[int, int, str]], runs: dict[int, np.ndarray], cfg: ExactConfig) -> pa.Table:
+    """The cuts table of ``docs`` given, per document index, its repeated token runs ``(m, 2)`` within it."""
+    pattern = regex.compile(TOKENIZERS[cfg.tokenizer])
+    rows: dict[str, list] = {name: [] for name in CUTS_SCHEMA.names}
+    for d in sorted(runs):
         file, row, text = docs[d]
         offsets = np.concatenate(([0], np.cumsum([len(p) for p in pattern.findall(text)])))
-        local = runs[doc_of == d] - starts[d]
+        local = runs[d]
         cut_s, cut_e = offsets[local[:, 0]].tolist(), offsets[local[:, 1]].tolist()
         rows["file"].append(file)
         rows["row"].append(row)

@@ -49,6 +49,7 @@ import math
 import sys
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -59,6 +60,7 @@ from numba import njit
 from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.cluster import init_ray
+from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
@@ -67,6 +69,7 @@ CLUSTER_SCHEMA = pa.schema([(FILE, pa.string()), (ROW, pa.int64()), (schema.ID, 
 BAND_ENTRY_BYTES = 16  # 64-bit band key + 64-bit global document index
 BATCH_DOCS = 64  # documents per signature batch (9,000 x 4 bytes each)
 MAX_HASHES = 65_536  # bands x rows: 7x the paper's 9,000; each hash costs 4 bytes per document in a signature
+INDEX_OUTPUT = OutputConfig(compression="none", row_group_size=65_536)  # hashes do not compress
 
 
 @dataclass(frozen=True)
@@ -356,12 +359,28 @@ def _chunks(paths: list[str], offsets: np.ndarray, task_docs: int) -> Iterable[t
             yield path, groups, first
 
 
-def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, parts: int):
-    """Band entries of some row groups of one file, one block per shuffle partition (keys are hashes)."""
-    texts = pq.ParquetFile(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
-    keys, docs = band_entries(texts, first_doc, cfg)
+def _by_key(keys: np.ndarray, docs: np.ndarray, parts: int):
+    """Band entries as one block per shuffle partition (keys are hashes)."""
     out = split(parts, (keys.view(np.uint64) % np.uint64(parts)).astype(np.int64), keys, docs)
     return out[0] if parts == 1 else tuple(out)
+
+
+def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, parts: int, index: str | None):
+    """Band entries of some row groups of one file; stored as ``index/c<first_doc>.parquet`` when ``index`` is given."""
+    texts = pq.ParquetFile(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
+    keys, docs = band_entries(texts, first_doc, cfg)
+    if index is not None:
+        per_doc = pa.FixedSizeListArray.from_arrays(pa.array(keys), cfg.bands)
+        write_parquet_atomic(pa.table({"doc": docs[:: cfg.bands], "keys": per_doc}), Path(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
+    return _by_key(keys, docs, parts)
+
+
+def _prior_task(path: str, parts: int):
+    """Band entries stored by an earlier run, its documents numbered ``-1 - doc`` so they precede every new one."""
+    table = pq.read_table(path, columns=["doc", "keys"])
+    keys = table.column("keys").combine_chunks().flatten().to_numpy()
+    docs = np.repeat(-1 - table.column("doc").to_numpy(), len(keys) // max(1, len(table)))
+    return _by_key(keys, docs, parts)
 
 
 def _bucket_task(parts: int, *blocks: np.ndarray):
@@ -381,9 +400,10 @@ def _cluster_table(paths: list[str], offsets: np.ndarray, node: np.ndarray, root
     """The contract's table: one row per document of a cluster, in global order, ids read per file on Ray."""
     import ray
 
-    roots = np.unique(root)
-    doc = np.concatenate([node, roots])
-    cluster = np.concatenate([root, roots])
+    roots = np.unique(root[root >= 0])
+    new = node >= 0  # an earlier corpus's documents (negative) are never rows; a cluster of one is kept elsewhere
+    doc = np.concatenate([node[new], roots])
+    cluster = np.concatenate([root[new], roots])
     order = np.argsort(doc, kind="stable")
     doc, cluster = doc[order], cluster[order]
     file_idx = np.searchsorted(offsets, doc, side="right") - 1
@@ -398,7 +418,8 @@ def _cluster_table(paths: list[str], offsets: np.ndarray, node: np.ndarray, root
     )
 
 
-def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int) -> pa.Table:
+def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int, index: str | None = None,
+                     prior: Sequence[str] = ()) -> pa.Table:
     """Documents in MinHash duplicate clusters of two or more, with the one to keep (first in input order).
 
     One row per such document: ``file`` (the path as given), ``row`` (its row in that file), ``id``,
@@ -406,20 +427,26 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int) -> pa.T
     ``(position of file in paths, row)``) and ``keep`` (True for exactly that member). Runs on the
     Ray instance the caller initialised (``refinedweb.core.cluster.init_ray``), or starts a
     local one with ``workers`` CPUs. Disabled, it returns an empty table.
+
+    ``index``: a folder where the band keys are stored (``c<n>.parquet``: ``doc``, its ``keys``) for a
+    later run's ``prior``; ``prior``: such files of an earlier corpus, whose documents come before
+    all of ``paths`` and are never rows: a document clustered with one has ``cluster < 0`` and is
+    not kept.
     """
     paths = [str(p) for p in paths]
     counts = [_num_rows(p) for p in paths]
     offsets = np.zeros(len(paths) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
-    if not cfg.enabled or offsets[-1] < 2:
+    if not cfg.enabled or offsets[-1] + len(prior) < 2:
         return CLUSTER_SCHEMA.empty_table()
     init_ray(workers, None)
     import ray
 
-    parts = cfg.partitions(int(offsets[-1]), workers)
+    parts = cfg.partitions(int(offsets[-1]) + sum(pq.ParquetFile(p).metadata.num_rows for p in prior), workers)
     sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
-    entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts))
+    entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts, index))
                for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
+    entries += [as_list(ray.remote(_prior_task).options(num_returns=parts).remote(p, parts)) for p in prior]
     edges = [as_list(bucket.options(num_returns=parts).remote(parts, *[e[j] for e in entries])) for j in range(parts)]
     del entries  # the object store frees the band entries once the bucket tasks have read them
     node, root = connected_components(edges, parts, cfg.max_rounds)

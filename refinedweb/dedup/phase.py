@@ -7,8 +7,12 @@ over all shards on Ray and records its decisions under ``OUT/dedup/``:
 - ``minhash/<i>.parquet``: rows of shard ``i`` in a MinHash cluster whose kept member is another
   (``minhash_clusters.parquet``: the whole cluster table);
 - ``exact/g<j>.parquet``: cut character spans of the documents of suffix-array group ``j``
-  (refinedweb/dedup/exact.py);
+  (refinedweb/dedup/exact.py), or of chunk ``j`` of the fingerprint shuffle (dedup/fingerprints.py);
 - ``url/p<k>.parquet``: (file, row) of URL duplicates found by shuffle reducer ``k``.
+
+- ``index/``: what a later snapshot is deduplicated against (``--against OUT``): ``minhash/c<n>.parquet``
+  (the band keys of every document MinHash saw), ``exact/<name>.parquet`` (the window fingerprints of
+  the final shard ``OUT/data/<name>``), and the parameters they depend on (``minhash.json``, ``exact.json``).
 
 Then one Ray task per shard applies the three stages with the refinery's executor
 (``core.executor.run_stage``: documents and characters in/out, drops per reason, a bounded rejected sample)
@@ -22,6 +26,7 @@ storage every node sees.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -36,7 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from refinedweb import schema
-from refinedweb.config import to_dict
+from refinedweb.config import UserError, to_dict
 from refinedweb.core.cluster import init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
 from refinedweb.core.io import fsync_dir, read_rows, write_json_atomic
@@ -44,6 +49,7 @@ from refinedweb.core.output import DATA_DIR, DEDUP_DIR, DEDUP_DONE, REJECTED_DIR
 from refinedweb.core.stage import annotate, set_column
 from refinedweb.core.stats import RunStats, StageStats, check_accounting, merge_stages, stages_from_json
 from refinedweb.dedup import exact as exact_mod
+from refinedweb.dedup import fingerprints
 from refinedweb.dedup import minhash as minhash_mod
 from refinedweb.dedup import urls as urls_mod
 from refinedweb.dedup.config import DedupConfig
@@ -79,6 +85,7 @@ class _Ctx:
     rejected_k: int
     groups_of: tuple[tuple[int, ...], ...] = ()  # exact groups covering each shard
     url_parts: int = 0
+    against: str | None = None  # an earlier deduplicated corpus (its OUT folder) to deduplicate against
 
     @property
     def state(self) -> Path:
@@ -136,9 +143,11 @@ def _url_rows(ctx: _Ctx, file: int) -> np.ndarray:
 
 
 def _minhash_step(ctx: _Ctx, workers: int) -> None:
-    """Cluster every shard's documents (the minhash module) and record the dropped rows."""
+    """Cluster every shard's documents (the minhash module) and record the dropped rows; store the band keys."""
     paths = [s.path for s in ctx.shards]
-    table = minhash_mod.minhash_clusters(paths, ctx.cfg.minhash, workers)
+    index = _index_dir(ctx.state, "minhash", _minhash_params(ctx.cfg))
+    prior = [str(p) for p in sorted(_prior_dir(ctx, "minhash").glob("c*.parquet"))] if ctx.against else []
+    table = minhash_mod.minhash_clusters(paths, ctx.cfg.minhash, workers, str(index), prior)
     (ctx.state / "minhash").mkdir(parents=True, exist_ok=True)
     pq.write_table(table, ctx.state / "minhash_clusters.parquet")
     index = {p: i for i, p in enumerate(paths)}
@@ -147,6 +156,58 @@ def _minhash_step(ctx: _Ctx, workers: int) -> None:
     rows = pa.table({"file": files, "row": dropped.column("row").cast(pa.int64()), "cluster": dropped.column("cluster")})
     rows = rows.sort_by([("file", "ascending"), ("row", "ascending")])
     pq.write_table(rows, ctx.state / "minhash" / "dropped.parquet", row_group_size=65_536)  # tasks read their file's groups
+
+
+# --- the index a later snapshot is deduplicated against (``--against``) ---------------------------------
+
+
+INDEX_DIR = "index"
+
+
+def _minhash_params(cfg: DedupConfig) -> dict[str, Any]:
+    m = cfg.minhash
+    return {"ngram": m.ngram, "bands": m.bands, "rows_per_band": m.rows_per_band, "seed": m.seed}
+
+
+def _exact_params(cfg: DedupConfig) -> dict[str, Any]:
+    return {"tokenizer": cfg.exact.tokenizer, "min_span_tokens": cfg.exact.min_span_tokens}
+
+
+def _index_dir(state: Path, kind: str, params: dict[str, Any]) -> Path:
+    """``state/index/<kind>/``, created, with the parameters its fingerprints depend on in ``<kind>.json``."""
+    folder = state / INDEX_DIR / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(state / INDEX_DIR / f"{kind}.json", params)
+    return folder
+
+
+def _prior_dir(ctx: _Ctx, kind: str) -> Path:
+    """The earlier corpus's stored ``kind`` fingerprints; a ``UserError`` if absent or made with other parameters."""
+    root = Path(ctx.against) / DEDUP_DIR / INDEX_DIR
+    params = (_minhash_params if kind == "minhash" else _exact_params)(ctx.cfg)
+    meta = root / f"{kind}.json"
+    if not meta.is_file() or not (root / kind).is_dir():
+        raise UserError(f"--against {ctx.against}: no {kind} fingerprints under {root} (run its dedup with {kind} on)")
+    stored = json.loads(meta.read_text(encoding="utf-8"))
+    if stored != params:
+        raise UserError(f"--against {ctx.against}: its {kind} fingerprints were made with {stored}, this run uses {params}")
+    return root / kind
+
+
+def _prior_exact(ctx: _Ctx) -> list[tuple[str, str]]:
+    """``(final shard, its window fingerprints)`` of every shard of the earlier corpus."""
+    folder, data = _prior_dir(ctx, "exact"), Path(ctx.against) / DATA_DIR
+    return [(str(data / p.relative_to(folder)), str(p)) for p in sorted(folder.rglob("*.parquet"))]
+
+
+def _index_exact(ctx: _Ctx, name: str, table: pa.Table) -> None:
+    """Store the window fingerprints of a final shard's texts (``index/exact/<name>``: row, hash, start)."""
+    if not ctx.cfg.exact.enabled:
+        return
+    hashes, rows, starts = fingerprints.window_hashes([t or "" for t in table.column(schema.TEXT).to_pylist()], ctx.cfg.exact)
+    dest = ctx.state / INDEX_DIR / "exact" / name
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(pa.table({"row": rows, "hash": hashes, "start": starts}), dest, minhash_mod.INDEX_OUTPUT)
 
 
 # --- exact substrings ------------------------------------------------------------------------------
@@ -163,20 +224,32 @@ def _scan_task(ctx: _Ctx, file: int) -> list[tuple[int, int, int, int]]:
     return [(file, lo, hi, chars) for lo, hi, chars in exact_mod.chunk_rows(lengths, ctx.cfg.exact.group_chars())]
 
 
+def _chunk_docs(ctx: _Ctx, chunk: tuple[int, int, int]) -> list[tuple[int, int, str]]:
+    """``(file, row, text)`` of rows ``[lo, hi)`` of one shard, MinHash duplicates left out."""
+    file, lo, hi = chunk
+    skip = set(_minhash_rows(ctx, file).tolist())
+    texts = read_rows(ctx.shards[file].path, lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
+    return [(file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip]
+
+
+def _write_cuts(ctx: _Ctx, j: int, cuts: pa.Table) -> None:
+    write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
+
+
 def _exact_task(ctx: _Ctx, j: int, group: list[tuple[int, int, int]]) -> int:
     """Find the cut spans of group ``j`` and write them to ``exact/g<j>.parquet``; returns documents cut."""
-    docs = []
-    for file, lo, hi in group:
-        skip = set(_minhash_rows(ctx, file).tolist())
-        texts = read_rows(ctx.shards[file].path, lo, hi, [schema.TEXT]).column(schema.TEXT).to_pylist()
-        docs.extend((file, row, t or "") for row, t in enumerate(texts, lo) if row not in skip)
-    cuts = exact_mod.find_cuts(docs, ctx.cfg.exact)
-    write_parquet_atomic(cuts, ctx.state / "exact" / f"g{j}.parquet", ctx.output)
+    cuts = exact_mod.find_cuts([d for chunk in group for d in _chunk_docs(ctx, chunk)], ctx.cfg.exact)
+    _write_cuts(ctx, j, cuts)
     return len(cuts)
 
 
-def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
-    """Plan suffix-array groups within the memory budget and cut each group; returns groups per shard."""
+def _exact_step(ctx: _Ctx, workers: int) -> tuple[tuple[int, ...], ...]:
+    """Cut every repeated span; returns the decision files (``g<j>``) covering each shard.
+
+    A corpus that fits one suffix-array group is one group (Lee et al.'s whole-corpus suffix array);
+    a larger one goes through the window-fingerprint shuffle (refinedweb/dedup/fingerprints.py),
+    one decision file per chunk, with the same result.
+    """
     import ray
 
     (ctx.state / "exact").mkdir(parents=True, exist_ok=True)
@@ -184,8 +257,15 @@ def _exact_step(ctx: _Ctx) -> tuple[tuple[int, ...], ...]:
     scan = _remote(_scan_task)
     chunks = [c for part in ray.get([scan.remote(ref, i) for i in range(len(ctx.shards))]) for c in part]
     groups = exact_mod.plan_groups(chunks, ctx.cfg.exact.group_chars())
-    task = _remote(_exact_task)
-    ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
+    _index_dir(ctx.state, "exact", _exact_params(ctx.cfg))
+    if len(groups) > 1 or ctx.against:
+        groups = [[(file, lo, hi)] for file, lo, hi, _ in chunks]
+        read, write = functools.partial(_chunk_docs, ctx), functools.partial(_write_cuts, ctx)
+        prior = _prior_exact(ctx) if ctx.against else []
+        fingerprints.shuffle_cuts([g[0] for g in groups], sum(c[3] for c in chunks), read, write, ctx.cfg.exact, workers, prior)
+    else:
+        task = _remote(_exact_task)
+        ray.get([task.remote(ref, j, g) for j, g in enumerate(groups)])
     groups_of: list[set[int]] = [set() for _ in ctx.shards]
     for j, g in enumerate(groups):
         for file, _, _ in g:
@@ -318,6 +398,7 @@ def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str]:
     dest = Path(ctx.out) / DATA_DIR / shard.name
     dest.parent.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(table.drop_columns(added), dest, ctx.output)
+    _index_exact(ctx, shard.name, table)
     if samples:
         sample = bottom_k(pa.concat_tables(samples), ctx.rejected_k).cast(REJECTED_SCHEMA)
         write_parquet_atomic(sample, Path(ctx.out) / REJECTED_DIR / _rejected_name(shard), ctx.output)
@@ -359,7 +440,7 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
         if name == MINHASH_STAGE:
             _minhash_step(ctx, workers)
         elif name == EXACT_STAGE:
-            ctx = replace(ctx, groups_of=_exact_step(ctx))
+            ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
         else:
             ctx = replace(ctx, url_parts=_url_step(ctx, workers))
         seconds[name] = time.perf_counter() - start
@@ -395,10 +476,11 @@ def dedup_phase(
     workers: int,
     address: str | None = None,
     rejected_k: int = 0,
+    against: str | Path | None = None,
 ) -> DedupResult:
     """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs."""
     out = Path(out)
-    key = _fingerprint(shards, cfg, output, rejected_k)
+    key = {**_fingerprint(shards, cfg, output, rejected_k), "against": against and str(Path(against).resolve())}
     done = out / DEDUP_DIR / DEDUP_DONE
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf-8"))
@@ -414,7 +496,7 @@ def dedup_phase(
         result = _link_all(shards, out)
     else:
         init_ray(workers, address)
-        ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k)
+        ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k, against=key["against"])
         result = _deduplicate(ctx, workers)
     write_json_atomic(done, {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written})
     return result

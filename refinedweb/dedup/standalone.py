@@ -3,7 +3,9 @@
 For deduplicating across runs and snapshots: point ``--input`` at a folder holding several runs'
 ``data/`` folders (or any Parquet with `text`, and `id`, `url` where present). Files are taken in
 sorted path order, which is the global order that decides which copy is kept; each lands under
-``OUT/data/`` at the same relative path. ``OUT/stats.json`` has the dedup stages' funnel.
+``OUT/data/`` at the same relative path. ``OUT/stats.json`` has the dedup stages' funnel. For a new
+snapshot, ``--against OLD`` also removes what an earlier dedup output already holds, from the
+fingerprints stored under ``OLD/dedup/index/``; OLD is only read.
 """
 
 from __future__ import annotations
@@ -48,12 +50,18 @@ def dedup_folder(
     output: str | Path,
     workers: int,
     address: str | None = None,
+    against: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json."""
+    """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json.
+
+    ``against``: an earlier dedup output folder; documents and spans already in it are removed too.
+    """
     start = time.perf_counter()
     shards = find_shards(input_dir, output)
+    if against is not None and (not Path(against).is_dir() or Path(against).resolve() == Path(output).resolve()):
+        raise UserError(f"--against {against}: must be an earlier dedup output folder, not this run's output")
     with output_lock(output, _log):
-        return _dedup(config, output_config, shards, output, workers, address, start)
+        return _dedup(config, output_config, shards, output, workers, address, start, against)
 
 
 def _log(message: str) -> None:
@@ -61,9 +69,9 @@ def _log(message: str) -> None:
 
 
 def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | Path, workers: int,
-           address: str | None, start: float) -> dict[str, Any]:
+           address: str | None, start: float, against: str | Path | None) -> dict[str, Any]:
     """``dedup_folder`` once it holds the output's lock."""
-    result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason)
+    result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason, against)
     OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
         _log(f"dedup: already done for these {len(shards)} files in {output}")
