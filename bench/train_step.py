@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from refinedweb.tokenize.manifest import tokenizer_sha256, write_manifest  # noqa: E402
 from refinedweb.trainer import onednn  # noqa: E402
-from refinedweb.trainer.config import load_run_config  # noqa: E402
+from refinedweb.trainer.train import load_run_config  # noqa: E402
 from refinedweb.trainer.data import PackedBatches  # noqa: E402
 from refinedweb.trainer.optim import build_optimizer, lr_at, set_lr  # noqa: E402
 from refinedweb.trainer.train import Trainer  # noqa: E402

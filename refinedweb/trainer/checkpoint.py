@@ -30,9 +30,8 @@ import torch.distributed.checkpoint as dcp
 import yaml
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from refinedweb.config import UserError
-from refinedweb.trainer.config import TrainRunConfig, run_config_from_dict, run_config_to_dict
-from refinedweb.trainer.model import Falcon
+from refinedweb.config import UserError, from_dict
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 CHECKPOINTS = "checkpoints"
 CONFIG = "config.yaml"
@@ -60,10 +59,10 @@ def _rank() -> int:
 
 # --- the run folder --------------------------------------------------------------------------------
 
-def write_run_files(run_dir: Path, cfg: TrainRunConfig, info: dict[str, Any], tokenizer_dir: Path) -> None:
-    """config.yaml, run.json and tokenizer/ (rank 0 only)."""
+def write_run_files(run_dir: Path, config: dict[str, Any], info: dict[str, Any], tokenizer_dir: Path) -> None:
+    """config.yaml (the run config as a mapping), run.json and tokenizer/ (rank 0 only)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(yaml.safe_dump(run_config_to_dict(cfg), sort_keys=False), encoding="utf-8")
+    (run_dir / CONFIG).write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     (run_dir / RUN_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
     target = run_dir / TOKENIZER
     target.mkdir(exist_ok=True)
@@ -72,12 +71,20 @@ def write_run_files(run_dir: Path, cfg: TrainRunConfig, info: dict[str, Any], to
             shutil.copyfile(tokenizer_dir / name, target / name)
 
 
-def read_run_config(run_dir: Path) -> TrainRunConfig:
-    """The resolved config saved in a run folder."""
+def read_run_config_dict(run_dir: Path) -> dict[str, Any]:
+    """The resolved config saved in a run folder, as a mapping (``train.read_run_config`` builds it).
+
+    Runs saved before the ``enabled`` switches were dropped from the trainer's configs stored
+    ``enabled: true`` in each section; those keys are removed so old run folders still load.
+    """
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
-    return run_config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for section in raw.values():
+        if isinstance(section, dict) and section.get("enabled") is True:
+            del section["enabled"]
+    return raw
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any]:
@@ -171,7 +178,7 @@ def load_model_weights(path: Path, model: torch.nn.Module) -> None:
 def load_run_model(run_dir: str | Path, step: int | None = None, device: str | torch.device = "cpu") -> Falcon:
     """The ``Falcon`` of a run folder at its newest checkpoint (or ``step``), in eval mode."""
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir).model
+    cfg = from_dict(ModelConfig, read_run_config_dict(run_dir).get("model"), "model")
     path = find_checkpoint(run_dir, step)
     with torch.device("meta"):
         model = Falcon(cfg)

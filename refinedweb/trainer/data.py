@@ -24,10 +24,31 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from refinedweb.config import UserError
+from refinedweb.config import UserError, check
 from refinedweb.tokenize.manifest import Shard
 
 INPUT_IDS = "input_ids"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the token shards are and how they are packed into training sequences."""
+
+    path: str | None = None
+    """Token folder with manifest.json (``--data`` overrides)."""
+    tokenizer: str | None = None
+    """Folder with the tokenizer.json the shards were made with; null = the manifest's recorded path."""
+    seq_len: int = 2048
+    """Tokens per training sequence (Falcon: 2048, model cards)."""
+    shuffle: bool = True
+    """Shuffle shard order and documents within a shard, per epoch, from ``train.seed``."""
+    train_split: str = "train"
+    """Manifest split to train on."""
+    val_split: str = "val"
+    """Manifest split for validation loss; skipped when the manifest lacks it."""
+
+    def __post_init__(self) -> None:
+        check(self.seq_len >= 2, "seq_len", "must be >= 2")
 
 
 @dataclass

@@ -21,8 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
-from refinedweb.trainer.model import Falcon
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 HF_PREFIX = "transformer."
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -290,7 +289,7 @@ def save_hf(
 
 def same_shape(a: ModelConfig, b: ModelConfig) -> list[str]:
     """Fields (other than init) on which two model configs differ: what makes weights incompatible."""
-    skip = {"enabled", "init_std", "pad_vocab_multiple"}
+    skip = {"init_std", "pad_vocab_multiple"}
     return [f.name for f in dataclasses.fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
 
 

@@ -8,15 +8,79 @@ Series"). Weights map one to one onto ``transformers``' ``FalconForCausalLM`` (s
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from refinedweb.config import UserError, check
 from refinedweb.trainer import onednn
-from refinedweb.trainer.config import ModelConfig
 from refinedweb.trainer.loss import fused_lm_loss
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A Falcon decoder; three flags pick the layout (see the diagram on ``model.Block``)."""
+
+    vocab_size: int | None = None
+    """Embedding rows; null takes the tokenizer's size rounded up to ``pad_vocab_multiple``."""
+    pad_vocab_multiple: int = 64
+    """Round a tokenizer-derived vocabulary up to this (Falcon's 65024 = 1016 x 64; GEMM-friendly)."""
+    n_layer: int = 32
+    """Decoder blocks (Falcon-7B: 32, config.json ``num_hidden_layers``)."""
+    d_model: int = 4544
+    """Width (Falcon-7B: 4544, ``hidden_size``)."""
+    n_head: int = 71
+    """Query heads (Falcon-7B: 71, head size 64)."""
+    n_kv_head: int = 1
+    """Key/value heads: 1 = multi-query (7B), a divisor of n_head = grouped (40B: 8), n_head = full (RW)."""
+    parallel_residual: bool = True
+    """Attention and MLP read the same input and are added together (7B, 40B); false = sequential (RW)."""
+    shared_attention_norm: bool = True
+    """With parallel_residual: one LayerNorm feeds both branches (7B); false = two (40B ``ln_attn``/``ln_mlp``)."""
+    alibi: bool = False
+    """ALiBi position biases instead of rotary embeddings (Falcon-RW; Press et al. 2022)."""
+    bias: bool = False
+    """Biases on the linear layers (Falcon-RW: true; 7B/40B: false). LayerNorms always have one."""
+    rope_theta: float = 10000.0
+    """Rotary base (Falcon-7B/40B config.json; Su et al. 2021)."""
+    max_seq_len: int = 2048
+    """Longest sequence the model is meant for (HF ``max_position_embeddings``; Falcon: 2048)."""
+    norm_eps: float = 1e-5
+    """LayerNorm epsilon (Falcon config.json ``layer_norm_epsilon``)."""
+    init_std: float = 0.02
+    """Std of the normal init of linear and embedding weights (HF ``initializer_range``)."""
+
+    def __post_init__(self) -> None:
+        check(self.vocab_size is None or self.vocab_size > 0, "vocab_size", "must be > 0 or null")
+        check(self.pad_vocab_multiple >= 1, "pad_vocab_multiple", "must be >= 1")
+        check(self.n_layer >= 1, "n_layer", "must be >= 1")
+        check(self.n_head >= 1, "n_head", "must be >= 1")
+        check(self.d_model % self.n_head == 0, "d_model", f"must be divisible by n_head ({self.n_head})")
+        check((self.d_model // self.n_head) % 2 == 0, "d_model", "d_model / n_head (head size) must be even for RoPE")
+        check(1 <= self.n_kv_head <= self.n_head and self.n_head % self.n_kv_head == 0,
+              "n_kv_head", f"must divide n_head ({self.n_head})")
+        check(self.rope_theta > 0, "rope_theta", "must be > 0")
+        check(self.max_seq_len >= 1, "max_seq_len", "must be >= 1")
+        check(self.norm_eps > 0, "norm_eps", "must be > 0")
+        check(self.init_std > 0, "init_std", "must be > 0")
+
+    @property
+    def head_dim(self) -> int:
+        """Size of one attention head."""
+        return self.d_model // self.n_head
+
+    def with_vocab(self, tokenizer_vocab: int) -> "ModelConfig":
+        """This config with ``vocab_size`` resolved against a tokenizer of ``tokenizer_vocab`` entries."""
+        if self.vocab_size is None:
+            m = self.pad_vocab_multiple
+            return dataclasses.replace(self, vocab_size=-(-tokenizer_vocab // m) * m)
+        if self.vocab_size < tokenizer_vocab:
+            raise UserError(f"model.vocab_size: {self.vocab_size} is smaller than the tokenizer's {tokenizer_vocab}")
+        return self
 
 
 def rope_tables(seq_len: int, head_dim: int, theta: float, device: torch.device | None = None) -> torch.Tensor:

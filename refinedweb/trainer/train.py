@@ -8,6 +8,9 @@ batch_size / (micro_batch_size x world size) passes. Under ``torchrun`` the mode
 Nothing in a step is random (no dropout), so a run resumed from a checkpoint retraces the losses
 of an uninterrupted one exactly: the checkpoint holds the weights, the optimizer state and the
 data position, and the learning rate is a function of the step.
+
+The loop owns ``TrainConfig`` and composes the run config (``TrainRunConfig``) from the configs the
+model, data and optimizer modules own, as ``pipeline.PipelineConfig`` composes the refinery's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,14 +28,105 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from refinedweb.config import UserError
+from refinedweb.config import UserError, check, from_dict, load_yaml, to_dict
 from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
 from refinedweb.trainer import checkpoint as ckpt
-from refinedweb.trainer.config import TrainConfig, TrainRunConfig, run_config_to_dict
-from refinedweb.trainer.data import PackedBatches
+from refinedweb.trainer.data import DataConfig, PackedBatches
 from refinedweb.trainer.metrics import MetricsLogger, flops_per_token, mfu, peak_flops
-from refinedweb.trainer.model import Falcon
-from refinedweb.trainer.optim import build_optimizer, lr_at, set_lr
+from refinedweb.trainer.model import Falcon, ModelConfig
+from refinedweb.trainer.optim import OptimConfig, build_optimizer, lr_at, set_lr
+
+PRECISIONS = ("auto", "fp32", "bf16")
+STRATEGIES = ("ddp", "fsdp")
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: batch, steps, precision, logging, validation and checkpoints."""
+
+    max_steps: int = 317_000
+    """Optimizer steps (Falcon-7B: 1.5T tokens / (2304 x 2048) ~ 317k)."""
+    batch_size: int = 2304
+    """Sequences per optimizer step over all ranks (Falcon-7B card: 2304)."""
+    micro_batch_size: int = 1
+    """Sequences per forward pass per rank; accumulation = batch_size / (micro x world size)."""
+    seed: int = 1234
+    """Seeds the initialisation and the data order."""
+    precision: str = "auto"
+    """auto = bf16 autocast on GPU, fp32 on CPU; or fp32 / bf16."""
+    compile: bool = False
+    """Wrap the model in torch.compile."""
+    strategy: str = "ddp"
+    """Under torchrun: ddp (replicate) or fsdp (shard parameters, gradients and optimizer state)."""
+    num_threads: int | None = None
+    """CPU threads for torch (null = torch's default)."""
+    log_every: int = 1
+    """Write a metrics line every this many steps."""
+    eval_every: int = 1000
+    """Validation every this many steps (and at the end); 0 disables."""
+    eval_batches: int = 50
+    """Micro-batches per validation, over all ranks (the first eval_batches x micro_batch_size sequences)."""
+    checkpoint_every: int = 1000
+    """Checkpoint every this many steps (and at the end); 0 = only at the end."""
+    keep_checkpoints: int = 3
+    """Keep the newest this many checkpoints."""
+    peak_tflops: float | None = None
+    """Peak dense bf16 TFLOP/s of one device for MFU; null = look the GPU up (H100, H200, A100)."""
+    progress: bool = True
+    """Show a progress bar on rank 0."""
+
+    def __post_init__(self) -> None:
+        check(self.max_steps >= 1, "max_steps", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.micro_batch_size >= 1, "micro_batch_size", "must be >= 1")
+        check(self.batch_size % self.micro_batch_size == 0, "batch_size", "must be a multiple of micro_batch_size")
+        check(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
+        check(self.strategy in STRATEGIES, "strategy", f"must be one of {', '.join(STRATEGIES)}")
+        check(self.num_threads is None or self.num_threads >= 1, "num_threads", "must be >= 1 or null")
+        check(self.log_every >= 1, "log_every", "must be >= 1")
+        check(self.eval_every >= 0, "eval_every", "must be >= 0")
+        check(self.eval_batches >= 1, "eval_batches", "must be >= 1")
+        check(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0")
+        check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        check(self.peak_tflops is None or self.peak_tflops > 0, "peak_tflops", "must be > 0 or null")
+
+
+@dataclass(frozen=True)
+class TrainRunConfig:
+    """One training run: what ``configs/train/*.yaml`` holds."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The network."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The token shards and packing."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and schedule."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """The loop."""
+
+    def __post_init__(self) -> None:
+        check(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
+              f"must be <= model.max_seq_len ({self.model.max_seq_len})")
+
+
+def load_run_config(path: str | Path) -> TrainRunConfig:
+    """Read a training YAML onto ``TrainRunConfig``; errors name the bad field."""
+    return load_yaml(path, TrainRunConfig)
+
+
+def run_config_from_dict(data: dict) -> TrainRunConfig:
+    """Build a ``TrainRunConfig`` from a mapping (e.g. the copy saved in a run folder)."""
+    return from_dict(TrainRunConfig, data)
+
+
+def run_config_to_dict(cfg: TrainRunConfig) -> dict:
+    """The plain-mapping form of a run config, for YAML and checkpoints."""
+    return to_dict(cfg)
+
+
+def read_run_config(run_dir: str | Path) -> TrainRunConfig:
+    """The resolved config saved in a run folder."""
+    return run_config_from_dict(ckpt.read_run_config_dict(Path(run_dir)))
+
 
 # Config fields a resumed run must share with the run it continues (the rest may change).
 RESUME_LOCKED = ("model", "optim", "data.seq_len", "data.shuffle", "data.train_split", "train.seed", "train.batch_size")
@@ -77,9 +171,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _config_diff(a: TrainRunConfig, b: TrainRunConfig, fields: tuple[str, ...]) -> list[str]:
-    """Dotted names under ``fields`` where two run configs differ."""
-    da, db, out = run_config_to_dict(a), run_config_to_dict(b), []
+def _config_diff(da: dict, db: dict, fields: tuple[str, ...]) -> list[str]:
+    """Dotted names under ``fields`` where two run configs (as mappings) differ."""
+    out = []
     for name in fields:
         section, _, key = name.partition(".")
         va, vb = da[section], db[section]
@@ -171,7 +265,7 @@ class Trainer:
             raise UserError(f"{self.run_dir} already holds checkpoints (up to step {found[-1][0]}); "
                             "pass --resume to continue it or choose another --out")
         if found:
-            diff = _config_diff(ckpt.read_run_config(self.run_dir), self.run, RESUME_LOCKED)
+            diff = _config_diff(ckpt.read_run_config_dict(self.run_dir), run_config_to_dict(self.run), RESUME_LOCKED)
             if diff:
                 raise UserError(f"--resume: the config differs from the saved run's in {', '.join(diff)}")
             saved_sha = ckpt.read_run_info(self.run_dir)["tokenizer"]["sha256"]
@@ -184,7 +278,7 @@ class Trainer:
             info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
                                   "eot_id": self.manifest.eot_id, "eot_token": eot},
                     "data": str(self.manifest.root), "world_size": self.env.world_size}
-            ckpt.write_run_files(self.run_dir, self.run, info, tokenizer_dir)
+            ckpt.write_run_files(self.run_dir, run_config_to_dict(self.run), info, tokenizer_dir)
         if dist.is_initialized():
             dist.barrier()
         return found[-1][1] if found else None
@@ -335,8 +429,6 @@ def train(config: str | Path | TrainRunConfig, out: str | Path, *, data: str | P
           tokenizer: str | Path | None = None, max_steps: int | None = None, resume: bool = False,
           init_from: str | Path | None = None) -> dict[str, Any]:
     """Train from a YAML path (or a config) into ``out``; the ``refinedweb train`` command."""
-    from refinedweb.trainer.config import load_run_config
-
     run = load_run_config(config) if not isinstance(config, TrainRunConfig) else config
     if max_steps is not None:
         if max_steps < 1:

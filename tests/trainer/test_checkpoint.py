@@ -7,7 +7,8 @@ import torch
 
 from refinedweb.config import UserError
 from refinedweb.trainer.checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from refinedweb.trainer.config import ModelConfig, OptimConfig
+from refinedweb.trainer.model import ModelConfig
+from refinedweb.trainer.optim import OptimConfig
 from refinedweb.trainer.model import Falcon
 from refinedweb.trainer.optim import build_optimizer
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
+import yaml
 
-from refinedweb.config import ConfigError, UserError, from_dict
-from refinedweb.trainer.config import ModelConfig, TrainRunConfig, load_run_config
-from refinedweb.trainer.model import Falcon
+from refinedweb.config import ConfigError, UserError, from_dict, to_dict
+from refinedweb.trainer.data import DataConfig
+from refinedweb.trainer.model import Falcon, ModelConfig
+from refinedweb.trainer.optim import OptimConfig
+from refinedweb.trainer.train import TrainConfig, TrainRunConfig, load_run_config, read_run_config
 
 from .conftest import REPO
 
@@ -52,3 +57,15 @@ def test_tokenizer_vocabulary_is_padded_to_a_multiple_of_64():
 def test_bad_values_name_their_field(data, field):
     with pytest.raises(ConfigError, match=rf"^{field}:"):
         from_dict(TrainRunConfig, data)
+
+
+def test_no_always_true_enabled_switches_in_the_trainer_configs():
+    for cls in (ModelConfig, DataConfig, OptimConfig, TrainConfig):
+        assert "enabled" not in {f.name for f in dataclasses.fields(cls)}, cls.__name__
+
+
+def test_a_run_folder_saved_with_enabled_switches_still_loads(tmp_path):
+    run = load_run_config(REPO / "configs" / "train" / "tiny.yaml")
+    old = {name: {"enabled": True, **section} for name, section in to_dict(run).items()}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert read_run_config(tmp_path) == run

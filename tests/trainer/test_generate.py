@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.generate import sample
 from refinedweb.trainer.model import Falcon
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.hf import (
     load_hf,
     model_config_from_hf,

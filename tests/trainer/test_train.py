@@ -63,8 +63,7 @@ def test_a_run_logs_validates_checkpoints_and_exports(tmp_path, token_dir, token
 
 _KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
-    from refinedweb.trainer.config import load_run_config
-    from refinedweb.trainer.train import Trainer
+    from refinedweb.trainer.train import Trainer, load_run_config
 
     def die(metrics):
         if metrics["step"] == 12:  # two steps past the checkpoint at 10: they must be redone
