@@ -15,6 +15,8 @@ replay, and stays valid under a different world size.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -25,7 +27,7 @@ import pyarrow.parquet as pq
 import torch
 
 from refinedweb.config import UserError, check
-from refinedweb.tokenize.manifest import Shard
+from refinedweb.tokenize.manifest import Manifest, Shard
 
 INPUT_IDS = "input_ids"
 
@@ -49,6 +51,18 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check(self.seq_len >= 2, "seq_len", "must be >= 2")
+
+
+def shards_sha256(manifest: Manifest) -> str:
+    """SHA-256 of a token folder's shard list (split, path, documents, tokens) and its tokenizer hash.
+
+    What a saved data position refers to: another folder with the same list is the same stream, so
+    a moved folder still resumes; a folder tokenized from other text (same tokenizer) does not.
+    """
+    listing = {"tokenizer": manifest.sha256,
+               "splits": {name: [[s.path, s.documents, s.tokens] for s in split.shards]
+                          for name, split in sorted(manifest.splits.items())}}
+    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from refinedweb.config import UserError, check
+from refinedweb.config import UserError, check, check_finite
 from refinedweb.trainer import onednn
 from refinedweb.trainer.loss import fused_lm_loss
 
@@ -65,8 +65,9 @@ class ModelConfig:
               "n_kv_head", f"must divide n_head ({self.n_head})")
         check(self.rope_theta > 0, "rope_theta", "must be > 0")
         check(self.max_seq_len >= 1, "max_seq_len", "must be >= 1")
-        check(self.norm_eps > 0, "norm_eps", "must be > 0")
-        check(self.init_std > 0, "init_std", "must be > 0")
+        check_finite(self)
+        check(0 < self.norm_eps < 1, "norm_eps", "must be in (0, 1)")
+        check(0 < self.init_std <= 1, "init_std", "must be in (0, 1] (Falcon: 0.02; larger saturates the softmax)")
 
     @property
     def head_dim(self) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from refinedweb.config import check
+from refinedweb.config import check, check_finite
 
 
 @dataclass(frozen=True)
@@ -41,17 +41,18 @@ class OptimConfig:
     """Coefficient of log(Z)^2 added to the loss (Falcon-7B/40B cards: 1e-4; PaLM Sec. 5)."""
 
     def __post_init__(self) -> None:
-        check(self.lr > 0, "lr", "must be > 0")
+        check_finite(self)
+        check(0 < self.lr <= 1, "lr", "must be in (0, 1] (Falcon: 6e-4 to 2e-4; AdamW steps are about lr in size)")
         check(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
         check(self.warmup_steps >= 0, "warmup_steps", "must be >= 0")
         check(self.decay_steps is None or self.decay_steps > self.warmup_steps, "decay_steps",
               f"must be > warmup_steps ({self.warmup_steps}) or null")
         check(0 <= self.beta1 < 1, "beta1", "must be in [0, 1)")
         check(0 <= self.beta2 < 1, "beta2", "must be in [0, 1)")
-        check(self.eps > 0, "eps", "must be > 0")
-        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(0 < self.eps < 1, "eps", "must be in (0, 1)")
+        check(0 <= self.weight_decay <= 1, "weight_decay", "must be in [0, 1] (AdamW scales weights by 1 - lr x decay)")
         check(self.grad_clip >= 0, "grad_clip", "must be >= 0")
-        check(self.z_loss >= 0, "z_loss", "must be >= 0")
+        check(0 <= self.z_loss <= 1, "z_loss", "must be in [0, 1] (Falcon: 1e-4)")
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:

@@ -28,10 +28,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from refinedweb.config import UserError, check, from_dict, load_yaml, to_dict
+from refinedweb.config import UserError, check, check_finite, from_dict, load_yaml, to_dict
 from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
 from refinedweb.trainer import checkpoint as ckpt
-from refinedweb.trainer.data import DataConfig, PackedBatches
+from refinedweb.trainer.data import DataConfig, PackedBatches, shards_sha256
 from refinedweb.trainer.metrics import MetricsLogger, flops_per_token, mfu, peak_flops
 from refinedweb.trainer.model import Falcon, ModelConfig
 from refinedweb.trainer.optim import OptimConfig, build_optimizer, lr_at, set_lr
@@ -75,6 +75,7 @@ class TrainConfig:
     """Show a progress bar on rank 0."""
 
     def __post_init__(self) -> None:
+        check_finite(self)
         check(self.max_steps >= 1, "max_steps", "must be >= 1")
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.micro_batch_size >= 1, "micro_batch_size", "must be >= 1")
@@ -268,20 +269,29 @@ class Trainer:
             diff = _config_diff(ckpt.read_run_config_dict(self.run_dir), run_config_to_dict(self.run), RESUME_LOCKED)
             if diff:
                 raise UserError(f"--resume: the config differs from the saved run's in {', '.join(diff)}")
-            saved_sha = ckpt.read_run_info(self.run_dir)["tokenizer"]["sha256"]
-            if saved_sha != self.manifest.sha256:
-                raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
+            self._check_resumed_data(ckpt.read_run_info(self.run_dir))
         if self.env.is_main:
             from tokenizers import Tokenizer
 
             eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(self.manifest.eot_id)
             info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
                                   "eot_id": self.manifest.eot_id, "eot_token": eot},
-                    "data": str(self.manifest.root), "world_size": self.env.world_size}
+                    "data": str(self.manifest.root), "data_sha256": shards_sha256(self.manifest),
+                    "world_size": self.env.world_size}
             ckpt.write_run_files(self.run_dir, run_config_to_dict(self.run), info, tokenizer_dir)
         if dist.is_initialized():
             dist.barrier()
         return found[-1][1] if found else None
+
+    def _check_resumed_data(self, saved: dict[str, Any]) -> None:
+        """Refuse to apply a saved data position to other token shards (another tokenizer or other text)."""
+        if saved["tokenizer"]["sha256"] != self.manifest.sha256:
+            raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
+        want, have = saved.get("data_sha256"), shards_sha256(self.manifest)
+        if want is not None and want != have:  # runs saved before the hash was recorded are not checked
+            raise UserError(f"--resume: {self.manifest.root} holds other token shards than the run was trained on "
+                            f"({saved.get('data')}; shard-list sha256 {have[:12]}… vs {want[:12]}…), so the saved "
+                            "data position would not apply; pass the run's token folder, or start a new run")
 
     def _batches(self, split: str, *, shuffle: bool, loop: bool) -> PackedBatches:
         return PackedBatches(

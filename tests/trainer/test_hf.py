@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.hf import (
     load_hf,
     model_config_from_hf,
@@ -16,7 +15,7 @@ from refinedweb.trainer.hf import (
     qkv_to_hf,
     save_hf,
 )
-from refinedweb.trainer.model import Falcon
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 transformers = pytest.importorskip("transformers")
 
@@ -105,6 +104,20 @@ def test_sharded_export_loads_in_transformers_and_back(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_hf(tmp_path)(ids), ours(ids))
         torch.testing.assert_close(theirs(input_ids=ids).logits, ours(ids), atol=1e-5, rtol=1e-5)
+
+
+def test_export_over_an_older_export_leaves_none_of_its_files(tmp_path):
+    old = _perturbed(_config("7b"))
+    save_hf(old, tmp_path, eot_id=0, max_shard_bytes=200_000)  # sharded: numbered files + index
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "old"}')
+    (tmp_path / "README.md").write_text("kept")
+    new = Falcon(_config("7b")).eval()  # other weights, one file
+    save_hf(new, tmp_path, eot_id=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md", "config.json", "generation_config.json", "model.safetensors"]
+    ids = torch.randint(0, 128, (1, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(load_hf(tmp_path)(ids), new(ids))
 
 
 def test_sequential_block_with_grouped_heads_cannot_be_exported(tmp_path):
