@@ -31,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from refinedweb.config import UserError, check, check_finite, from_dict, load_yaml, to_dict
 from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
 from refinedweb.trainer import checkpoint as ckpt
-from refinedweb.trainer.data import DataConfig, PackedBatches, shards_sha256
+from refinedweb.trainer.data import DataConfig, DataExhausted, Mixture, PackedBatches, SourceConfig, shards_sha256
 from refinedweb.trainer.metrics import MetricsLogger, flops_per_token, mfu, peak_flops
 from refinedweb.trainer.model import Falcon, ModelConfig
 from refinedweb.trainer.optim import OptimConfig, build_optimizer, lr_at, set_lr
@@ -217,10 +217,11 @@ class Trainer:
                  tokenizer: str | Path | None = None, resume: bool = False, init_from: str | Path | None = None):
         self.env = init_env(run.train)
         self.run_dir = Path(run_dir)
-        self.manifest, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
+        self.sources, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
+        self.manifest = next(iter(self.sources.values()))[1]  # all sources share its tokenizer
+        self.eval_sources = self._open_eval_sources(run.data)
         model_cfg = run.model.with_vocab(self.manifest.vocab_size)
-        data_cfg = dataclasses.replace(run.data, path=str(self.manifest.root), tokenizer=str(tokenizer_dir))
-        self.run = dataclasses.replace(run, model=model_cfg, data=data_cfg)
+        self.run = dataclasses.replace(run, model=model_cfg, data=self._resolved_data(run.data, tokenizer_dir))
         self.accum = self._accumulation_steps()
         start = self._prepare_run_dir(resume, tokenizer_dir)
         torch.manual_seed(run.train.seed)
@@ -228,7 +229,7 @@ class Trainer:
         self.fsdp = self.env.world_size > 1 and run.train.strategy == "fsdp"
         self.model, self.raw = build_model(self.run, self.env, self.autocast)
         self.optimizer = build_optimizer(self.model, self.run.optim)
-        self.train_batches = self._batches(self.run.data.train_split, shuffle=run.data.shuffle, loop=True)
+        self.train_batches = self._mixture()
         self.step, self.tokens_seen = 0, 0
         if start is not None:
             state = ckpt.load_checkpoint(start, self.model, self.optimizer)
@@ -244,12 +245,42 @@ class Trainer:
                                     start_step=self.step, progress=run.train.progress)
 
     # --- setup -----------------------------------------------------------------------------------
-    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[Manifest, Path]:
-        data_dir = data_dir or run.data.path
-        if data_dir is None:
-            raise UserError("no token folder: pass --data DIR or set data.path in the config")
-        manifest = read_manifest(data_dir)
-        return manifest, resolve_tokenizer(manifest, tokenizer or run.data.tokenizer)
+    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[dict[str, tuple[SourceConfig, Manifest]], Path]:
+        """{name: (source, manifest)} of the mixture, and the tokenizer folder every source was made with."""
+        listed = run.data.source_list(str(data_dir) if data_dir is not None else None)
+        if not listed:
+            raise UserError("no token folder: pass --data DIR or set data.path or data.sources in the config")
+        sources = {src.label: (src, read_manifest(src.path)) for src in listed}
+        first = listed[0].label
+        tokenizer_dir = resolve_tokenizer(sources[first][1], tokenizer or run.data.tokenizer)
+        for name, (src, manifest) in sources.items():
+            if (manifest.sha256, manifest.vocab_size, manifest.eot_id) != (sources[first][1].sha256,
+                                                                           sources[first][1].vocab_size,
+                                                                           sources[first][1].eot_id):
+                raise UserError(f"data.sources: {name} ({src.path}) was tokenized with another tokenizer than "
+                                f"{first}; the sources of a mixture must share one")
+        return sources, tokenizer_dir
+
+    def _open_eval_sources(self, data: DataConfig) -> dict[str, Manifest]:
+        """{name: manifest} of the validation-only token folders; same tokenizer as the training sources."""
+        out = {}
+        for src in data.eval_sources:
+            manifest = read_manifest(src.path)
+            if manifest.sha256 != self.manifest.sha256 or manifest.vocab_size != self.manifest.vocab_size:
+                raise UserError(f"data.eval_sources: {src.label} ({src.path}) was tokenized with another tokenizer "
+                                "than the training data")
+            out[src.label] = manifest
+        return out
+
+    def _resolved_data(self, data: DataConfig, tokenizer_dir: Path) -> DataConfig:
+        """The data config as run: the token folders found and the tokenizer, for config.yaml."""
+        if len(self.sources) == 1 and not data.sources:
+            root = next(iter(self.sources.values()))[1].root
+            evals = tuple(dataclasses.replace(src, name=src.label) for src in data.eval_sources)
+            return dataclasses.replace(data, path=str(root), eval_sources=evals, tokenizer=str(tokenizer_dir))
+        srcs = tuple(dataclasses.replace(src, name=name) for name, (src, _) in self.sources.items())
+        evals = tuple(dataclasses.replace(src, name=src.label) for src in data.eval_sources)
+        return dataclasses.replace(data, path=None, sources=srcs, eval_sources=evals, tokenizer=str(tokenizer_dir))
 
     def _accumulation_steps(self) -> int:
         t, world = self.run.train, self.env.world_size
@@ -276,30 +307,64 @@ class Trainer:
             eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(self.manifest.eot_id)
             info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
                                   "eot_id": self.manifest.eot_id, "eot_token": eot},
-                    "data": str(self.manifest.root), "data_sha256": shards_sha256(self.manifest),
+                    "data": str(self.manifest.root), "sources": self._source_facts(),
                     "world_size": self.env.world_size}
             ckpt.write_run_files(self.run_dir, run_config_to_dict(self.run), info, tokenizer_dir)
         if dist.is_initialized():
             dist.barrier()
         return found[-1][1] if found else None
 
+    def _source_facts(self) -> list[dict[str, Any]]:
+        """name, folder, weight and shard-list hash of each source, for run.json."""
+        return [{"name": name, "path": str(m.root), "weight": src.weight, "sha256": shards_sha256(m)}
+                for name, (src, m) in self.sources.items()]
+
     def _check_resumed_data(self, saved: dict[str, Any]) -> None:
         """Refuse to apply a saved data position to other token shards (another tokenizer or other text)."""
         if saved["tokenizer"]["sha256"] != self.manifest.sha256:
             raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
-        want, have = saved.get("data_sha256"), shards_sha256(self.manifest)
-        if want is not None and want != have:  # runs saved before the hash was recorded are not checked
-            raise UserError(f"--resume: {self.manifest.root} holds other token shards than the run was trained on "
-                            f"({saved.get('data')}; shard-list sha256 {have[:12]}… vs {want[:12]}…), so the saved "
-                            "data position would not apply; pass the run's token folder, or start a new run")
+        if "sources" not in saved:  # runs saved before the shard lists were recorded are not checked
+            return
+        want = {s["name"]: (s["weight"], s["sha256"]) for s in saved["sources"]}
+        have = {s["name"]: (s["weight"], s["sha256"]) for s in self._source_facts()}
+        if set(want) != set(have) or any(want[n][0] != have[n][0] for n in want):
+            raise UserError(f"--resume: the mixture {have} is not the run's {want} (names and weights must match)")
+        for name in want:
+            if want[name][1] != have[name][1]:
+                root = self.sources[name][1].root
+                raise UserError(f"--resume: {root} holds other token shards than the run was trained on for source "
+                                f"{name!r} (shard-list sha256 {have[name][1][:12]}… vs {want[name][1][:12]}…), so "
+                                "the saved data position would not apply; pass the run's token folder, or start a "
+                                "new run")
 
-    def _batches(self, split: str, *, shuffle: bool, loop: bool) -> PackedBatches:
+    def _batches(self, manifest: Manifest, split: str, *, shuffle: bool, loop: bool,
+                 rank: int | None = None, world_size: int | None = None) -> PackedBatches:
         return PackedBatches(
-            self.manifest.shard_paths(split), seq_len=self.run.data.seq_len,
+            manifest.shard_paths(split), seq_len=self.run.data.seq_len,
             batch_size=self.run.train.micro_batch_size, seed=self.run.train.seed, shuffle=shuffle,
-            rank=self.env.rank, world_size=self.env.world_size, loop=loop,
-            shards=self.manifest.split(split).shards, vocab_size=self.run.model.vocab_size,
+            rank=self.env.rank if rank is None else rank,
+            world_size=self.env.world_size if world_size is None else world_size, loop=loop,
+            shards=manifest.split(split).shards, vocab_size=self.run.model.vocab_size,
         )
+
+    def _mixture(self) -> Mixture:
+        """The training batches: every source's train split, mixed by weight (one source: its stream)."""
+        d = self.run.data
+        streams = {name: self._batches(m, d.train_split, shuffle=d.shuffle, loop=d.on_exhausted == "repeat",
+                                       rank=0, world_size=1)  # the mixture hands sequences to the ranks
+                   for name, (_, m) in self.sources.items()}
+        return Mixture(streams, [src.weight for src, _ in self.sources.values()],
+                       batch_size=self.run.train.micro_batch_size, seed=self.run.train.seed,
+                       rank=self.env.rank, world_size=self.env.world_size)
+
+    def _source_metrics(self) -> dict[str, float]:
+        """Tokens of each source trained on so far, and how many passes over its train split that is."""
+        out: dict[str, float] = {}
+        for name, seqs in self.train_batches.seen().items():
+            tokens = seqs * self.run.data.seq_len
+            out[f"tokens_{name}"] = tokens
+            out[f"epochs_{name}"] = tokens / max(1, self.sources[name][1].split(self.run.data.train_split).tokens)
+        return out
 
     def _init_from_hf(self, hf_dir: Path) -> None:
         """Start from the weights of an HF Falcon folder of the same shape (continued pre-training)."""
@@ -361,30 +426,29 @@ class Trainer:
         return {"step": self.step, "loss": ce, "z_loss": self.run.optim.z_loss * z, "lr": lr,
                 "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_s, "tokens": self.tokens_seen, "step_seconds": seconds,
-                "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak)}
+                "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak),
+                **self._source_metrics()}
 
     # --- validation ------------------------------------------------------------------------------
-    def _eval_batch_count(self) -> int:
+    def _eval_batch_count(self, manifest: Manifest) -> int:
         """Validation micro-batches per rank: ``eval_batches`` shared out, equal on every rank.
 
         Equal because FSDP forwards are collective; shared out so that the validation set (the first
         eval_batches x micro_batch_size sequences of the split) does not depend on the world size.
         """
-        if self.run.data.val_split not in self.manifest.splits:
+        if self.run.data.val_split not in manifest.splits:
             return 0
         t, world = self.run.train, self.env.world_size
-        sequences = max(0, self.manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
+        sequences = max(0, manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
         return min(max(1, t.eval_batches // world), sequences // (t.micro_batch_size * world))
 
-    @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean cross-entropy and perplexity on the first validation sequences (fixed, unshuffled)."""
-        n = self._eval_batch_count()
+    def _eval_sums(self, manifest: Manifest) -> torch.Tensor | None:
+        """(summed cross-entropy, tokens) over the first validation sequences of one source, all ranks."""
+        n = self._eval_batch_count(manifest)
         if n == 0:
-            return {}
-        batches = self._batches(self.run.data.val_split, shuffle=False, loop=False)
+            return None
+        batches = self._batches(manifest, self.run.data.val_split, shuffle=False, loop=False)
         sums = torch.zeros(2, device=self.env.device, dtype=torch.float64)  # summed CE, tokens
-        self.model.eval()
         try:
             for _ in range(n):
                 inputs, targets = next(batches)
@@ -393,12 +457,37 @@ class Trainer:
                 n_tokens = float(targets.numel())
                 sums += torch.stack((out.ce.double() * n_tokens, torch.tensor(n_tokens, device=sums.device)))
         finally:
-            self.model.train()
             batches.close()
         if dist.is_initialized():
             dist.all_reduce(sums)
-        val_loss = (sums[0] / sums[1]).item()
-        return {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0))}
+        return sums
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean cross-entropy and perplexity on the first validation sequences (fixed, unshuffled).
+
+        ``val_loss`` pools the training sources' validation tokens; with several sources, or with
+        ``data.eval_sources``, each source is also reported as ``val_loss_<name>`` / ``val_ppl_<name>``.
+        """
+        per: dict[str, torch.Tensor] = {}
+        self.model.eval()
+        try:
+            for name, manifest in {**{n: m for n, (_, m) in self.sources.items()}, **self.eval_sources}.items():
+                sums = self._eval_sums(manifest)
+                if sums is not None:
+                    per[name] = sums
+        finally:
+            self.model.train()
+        pooled = [per[n] for n in self.sources if n in per]
+        out: dict[str, float] = {}
+        if pooled:
+            total = torch.stack(pooled).sum(0)
+            out["val_loss"] = (total[0] / total[1]).item()
+        if len(self.sources) > 1 or self.eval_sources:
+            out.update({f"val_loss_{name}": (t[0] / t[1]).item() for name, t in per.items()})
+        for key in [k for k in out if k.startswith("val_loss")]:
+            out[key.replace("val_loss", "val_ppl", 1)] = math.exp(min(out[key], 700.0))
+        return out
 
     # --- the loop --------------------------------------------------------------------------------
     def save(self) -> Path:
@@ -406,6 +495,13 @@ class Trainer:
         state = {"data": self.train_batches.state_dict(), "tokens": self.tokens_seen}
         return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, state,
                                     self.run.train.keep_checkpoints)
+
+    def _validate(self, due: bool) -> dict[str, float]:
+        """Run and log validation when ``due``; its metrics (empty when not due or nothing to validate)."""
+        val = self.evaluate() if due else {}
+        if val:
+            self.logger.log({"step": self.step, **val})
+        return val
 
     def _due(self, every: int) -> bool:
         return self.step == self.run.train.max_steps or (every > 0 and self.step % every == 0)
@@ -417,14 +513,19 @@ class Trainer:
             self.logger.write(f"{self.run_dir}: already at step {self.step} of {t.max_steps}; nothing to do")
         try:
             while self.step < t.max_steps:
-                last = self.train_step()
+                try:
+                    last = self.train_step()
+                except DataExhausted as exc:  # data.on_exhausted: stop
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.logger.write(f"source {exc.source!r} has no training sequences left at step {self.step} "
+                                      "(data.on_exhausted: stop); stopping the run")
+                    last.update(self._validate(t.eval_every > 0) if self.step else {})
+                    if self.step:
+                        self.save()
+                    break
                 if self.step % t.log_every == 0 or self.step == t.max_steps:
                     self.logger.log(last)
-                if t.eval_every and self._due(t.eval_every):
-                    val = self.evaluate()
-                    if val:
-                        self.logger.log({"step": self.step, **val})
-                        last.update(val)
+                last.update(self._validate(t.eval_every > 0 and self._due(t.eval_every)))
                 if self._due(t.checkpoint_every):
                     self.save()
                 if on_step is not None:
