@@ -75,6 +75,21 @@ def test_transformers_model_imported_gives_the_same_logits(layout, tmp_path):
         torch.testing.assert_close(ours(ids), theirs(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_greedy_generation_equals_transformers_generate(layout, tmp_path):
+    from refinedweb.trainer.generate import sample
+
+    ours = _perturbed(_config(layout))
+    save_hf(ours, tmp_path, eot_id=0)
+    theirs = transformers.FalconForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    prompt = torch.randint(1, 128, (1, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = theirs.generate(prompt, max_new_tokens=24, min_new_tokens=24, do_sample=False, pad_token_id=0)
+    expected = out[0, prompt.shape[1]:].tolist()
+    got = sample(ours, prompt[0].tolist(), max_new_tokens=24, temperature=0, eot_id=None)
+    assert len(set(expected)) > 1 and got == expected
+
+
 def test_config_json_carries_falcons_layout_flags(tmp_path):
     save_hf(_perturbed(_config("40b")), tmp_path, eot_id=0)
     config = json.loads((tmp_path / "config.json").read_text())
