@@ -7,7 +7,8 @@ inputs. One BPE tokenizer is trained on both; each corpus is tokenized; one mode
 trained from the same initialisation for the same number of steps (so the same number of tokens,
 whatever the corpus sizes: a smaller corpus is repeated, and its epochs are reported); both are
 evaluated during training on curated text (``--eval``) that is removed, by document id and by URL,
-from both corpora first. It writes ``ablation.json``, ``ablation.md`` (the table), ``curves.png``
+from both corpora first, and kept only where it is in the corpora's languages (the refinery's
+language stage, applied to the eval text). It writes ``ablation.json``, ``ablation.md`` (the table), ``curves.png``
 and ``ablation.html`` (a self-contained page with the table and the curves).
 
 It reports what it measures and asserts nothing about which corpus wins.
@@ -138,6 +139,27 @@ def _refine(refinery_yaml: str, inputs: list[str], out: Path, workers: int) -> d
     run(raw_refinery_config(config), inputs, out / "refinery-raw", workers=workers)
     run(config, inputs, out / "refinery-refined", workers=workers)
     return {"raw": out / "refinery-raw" / "data", "refined": out / "refinery-refined" / "data"}
+
+
+def _eval_in_corpus_languages(docs: list[dict[str, str]], refinery_yaml: str) -> list[dict[str, str]]:
+    """The eval documents the refinery's language stage would keep (its languages, fastText lid.176, min score).
+
+    Both corpora are in those languages only, so text in others measures the tokenizer's byte
+    fallback, not the corpora.
+    """
+    from refinedweb.filters.language import LanguageModel
+    from refinedweb.pipeline.pipeline import load_config
+
+    lang = load_config(refinery_yaml).language
+    if not lang.enabled:
+        return docs
+    model = LanguageModel(lang.model_path)
+    kept = []
+    for doc in docs:
+        label, score = model.predict(doc["text"])
+        if label in lang.languages and score >= lang.min_score:
+            kept.append(doc)
+    return kept
 
 
 def _train_tokenizer(inputs: list[Path], out: Path, vocab_size: int) -> Path:
@@ -275,8 +297,11 @@ def ablate(inputs: list[str], eval_paths: list[str], out: str | Path, cfg: Ablat
         seconds["refinery"] = time.perf_counter() - t0
     else:
         found = {name: Path(corpora[name]) for name in CORPORA}
-    eval_docs = read_eval_docs(eval_paths)
-    ids, urls = {d["id"] for d in eval_docs}, {d["url"] for d in eval_docs if d["url"]}
+    candidates = read_eval_docs(eval_paths)  # all of them are held out of the corpora, used or not
+    ids, urls = {d["id"] for d in candidates}, {d["url"] for d in candidates if d["url"]}
+    eval_docs = _eval_in_corpus_languages(candidates, refinery_config)
+    if not eval_docs:
+        raise UserError(f"--eval: none of the {len(candidates)} documents is in the corpora's languages")
     (out / "eval").mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(eval_docs), out / "eval" / "docs.parquet")
     kept = {name: hold_out(found[name], out / f"corpus-{name}", ids, urls) for name in CORPORA}
@@ -294,7 +319,8 @@ def ablate(inputs: list[str], eval_paths: list[str], out: str | Path, cfg: Ablat
         kept[name]["epochs"] = last[name]["tokens"] / max(1, kept[name]["train_tokens"])
     seconds["total"] = time.perf_counter() - t0
     result = {"corpora": kept, "curves": {name: curves(out / f"model-{name}") for name in CORPORA},
-              "eval": {"documents": len(eval_docs), "files": [str(p) for p in eval_paths],
+              "eval": {"documents": len(eval_docs), "candidates": len(candidates),
+                       "files": [str(p) for p in eval_paths],
                        "tokens": _val_tokens(eval_tokens)},
               "budget": {**dataclasses.asdict(cfg), "tokens_per_model": last["raw"]["tokens"]},
               "seconds": {k: round(v, 1) for k, v in seconds.items()}}
@@ -332,7 +358,8 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     result = ablate(args.inputs, args.eval, args.out, cfg, refinery_config=args.config, corpora=corpora,
                     workers=args.workers)
     print(table_markdown(result), end="")
-    print(f"wrote {args.out}/ablation.html, curves.png, ablation.md, ablation.json in {result['seconds']['total']:.0f} s")
+    total = result["seconds"]["total"]
+    print(f"wrote {args.out}/ablation.html, curves.png, ablation.md, ablation.json in {total:.0f} s")
     return 0
 
 
@@ -352,9 +379,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--refined", default=None, help="Parquet folder to use as corpus B instead of refining")
     p.add_argument("--train-config", default=None, help="training YAML for the model (default configs/train/tiny.yaml)")
     p.add_argument("--max-steps", type=int, default=None, help=f"steps per model (default {AblateConfig.max_steps})")
-    p.add_argument("--eval-every", type=int, default=None, help=f"steps between evaluations ({AblateConfig.eval_every})")
+    p.add_argument("--eval-every", type=int, default=None,
+                   help=f"steps between evaluations (default {AblateConfig.eval_every})")
     p.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the train config's)")
-    p.add_argument("--vocab-size", type=int, default=None, help=f"tokenizer entries (default {AblateConfig.vocab_size})")
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help=f"tokenizer entries (default {AblateConfig.vocab_size})")
     p.add_argument("--workers", type=int, default=2, help="refinery and tokenizer workers (default 2)")
     p.set_defaults(func=_cmd_ablate)
 

@@ -30,11 +30,12 @@ def corpora(shared_data, tmp_path_factory):
                                for i, t in enumerate(texts)]
     leaked = [{"id": "e0", "url": "http://elsewhere/0", "text": good[0]},
               {"id": "other", "url": "http://eval/1", "text": good[1]}]
-    for name, docs in (("raw", rows(good[5:], "g") + rows(bad, "b") + leaked), ("refined", rows(good[5:], "g") + leaked)):
+    corpora = {"raw": rows(good[5:], "g") + rows(bad, "b") + leaked, "refined": rows(good[5:], "g") + leaked}
+    for name, docs in corpora.items():
         (root / name).mkdir()
         pq.write_table(pa.Table.from_pylist(docs), root / name / "part.parquet")
-    pq.write_table(pa.Table.from_pylist([{"id": f"e{i}", "url": f"http://eval/{i}", "text": good[i]} for i in range(5)]),
-                   root / "eval.parquet")
+    held_out = [{"id": f"e{i}", "url": f"http://eval/{i}", "text": good[i]} for i in range(5)]
+    pq.write_table(pa.Table.from_pylist(held_out), root / "eval.parquet")
     (root / "tiny.yaml").write_text(TINY)
     return root
 
@@ -51,8 +52,8 @@ def test_ablate_holds_out_the_eval_text_and_writes_table_and_curves(tmp_path, co
         assert steps == [2, 4]
     assert result["corpora"]["raw"]["kept"] > result["corpora"]["refined"]["kept"]
     assert result["curves"]["raw"][-1]["tokens"] == result["curves"]["refined"][-1]["tokens"] == 4 * 4 * 32
-    tok = [json.loads((tmp_path / f"model-{n}" / "run.json").read_text())["tokenizer"]["sha256"] for n in ("raw", "refined")]
-    assert tok[0] == tok[1]  # one tokenizer for both
+    runs = [json.loads((tmp_path / f"model-{n}" / "run.json").read_text()) for n in ("raw", "refined")]
+    assert runs[0]["tokenizer"]["sha256"] == runs[1]["tokenizer"]["sha256"]  # one tokenizer for both
     png = (tmp_path / "curves.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1000, 400)
     page = (tmp_path / "ablation.html").read_text()

@@ -129,6 +129,9 @@ def read_run_config(run_dir: str | Path) -> TrainRunConfig:
     return run_config_from_dict(ckpt.read_run_config_dict(Path(run_dir)))
 
 
+# A mixture's source as the trainer holds it: its config and its token folder's manifest.
+Source = tuple[SourceConfig, Manifest]
+
 # Config fields a resumed run must share with the run it continues (the rest may change).
 RESUME_LOCKED = ("model", "optim", "data.seq_len", "data.shuffle", "data.train_split", "train.seed", "train.batch_size")
 
@@ -245,7 +248,7 @@ class Trainer:
                                     start_step=self.step, progress=run.train.progress)
 
     # --- setup -----------------------------------------------------------------------------------
-    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[dict[str, tuple[SourceConfig, Manifest]], Path]:
+    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[dict[str, Source], Path]:
         """{name: (source, manifest)} of the mixture, and the tokenizer folder every source was made with."""
         listed = run.data.source_list(str(data_dir) if data_dir is not None else None)
         if not listed:
@@ -253,10 +256,9 @@ class Trainer:
         sources = {src.label: (src, read_manifest(src.path)) for src in listed}
         first = listed[0].label
         tokenizer_dir = resolve_tokenizer(sources[first][1], tokenizer or run.data.tokenizer)
+        facts = lambda m: (m.sha256, m.vocab_size, m.eot_id)  # noqa: E731
         for name, (src, manifest) in sources.items():
-            if (manifest.sha256, manifest.vocab_size, manifest.eot_id) != (sources[first][1].sha256,
-                                                                           sources[first][1].vocab_size,
-                                                                           sources[first][1].eot_id):
+            if facts(manifest) != facts(sources[first][1]):
                 raise UserError(f"data.sources: {name} ({src.path}) was tokenized with another tokenizer than "
                                 f"{first}; the sources of a mixture must share one")
         return sources, tokenizer_dir

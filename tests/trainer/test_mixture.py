@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -86,6 +87,8 @@ def _lines(run_dir):
 
 def test_metrics_log_tokens_epochs_and_validation_per_source(tmp_path, token_dir, small_source):
     run = _mixture_run(token_dir, small_source, max_steps=8, eval_every=8, eval_batches=2)
+    again = (SourceConfig(str(token_dir), name="again"),)  # validation only: the same folder as "wiki"
+    run = dataclasses.replace(run, data=dataclasses.replace(run.data, eval_sources=again))
     last = train(run, tmp_path / "run")
     steps = [x for x in _lines(tmp_path / "run") if "loss" in x]
     small_tokens = read_manifest(small_source).split("train").tokens
@@ -95,6 +98,10 @@ def test_metrics_log_tokens_epochs_and_validation_per_source(tmp_path, token_dir
     assert final["epochs_small"] > 1  # the small source repeated, and the count says so
     assert {"val_loss", "val_loss_wiki", "val_loss_small", "val_ppl_small"} <= set(last)
     assert last["val_ppl_small"] == pytest.approx(math.exp(last["val_loss_small"]))
+    assert last["val_loss_again"] == last["val_loss_wiki"] != last["val_loss_small"]
+    # val_loss pools the training sources' validation tokens (not the eval-only folder's)
+    assert min(last["val_loss_wiki"], last["val_loss_small"]) < last["val_loss"] < max(last["val_loss_wiki"],
+                                                                                         last["val_loss_small"])
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [s["name"] for s in info["sources"]] == ["wiki", "small"]
 
