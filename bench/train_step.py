@@ -13,6 +13,10 @@ vocabulary, on the same batches, with the same optimizer settings and PyTorch's 
 Steps alternate between the two so machine noise hits both alike; medians are reported.
 
     .venv/bin/python bench/train_step.py [--steps 12] [--threads 2]
+
+It prints the CPU model and the kernel path (oneDNN linear on/off, torch's BLAS, the ISA): the
+ratio differs a lot between CPUs because MKL takes its AVX2 code on AMD, so a figure means little
+without them. ``REFINEDWEB_ONEDNN=0`` measures the torch-BLAS path.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from refinedweb.tokenize.manifest import tokenizer_sha256, write_manifest  # noqa: E402
 from refinedweb.trainer import onednn  # noqa: E402
-from refinedweb.trainer.config import load_run_config  # noqa: E402
+from refinedweb.trainer.train import load_run_config  # noqa: E402
 from refinedweb.trainer.data import PackedBatches  # noqa: E402
 from refinedweb.trainer.optim import build_optimizer, lr_at, set_lr  # noqa: E402
 from refinedweb.trainer.train import Trainer  # noqa: E402
@@ -140,15 +144,17 @@ def main() -> int:
     m = run.model
     print(f"shape: {m.n_layer} layers, width {m.d_model}, {m.n_head} heads / {m.n_kv_head} kv head, "
           f"vocab {args.vocab}, "
-          f"seq {run.data.seq_len}, batch {run.train.batch_size}; fp32 on CPU, {args.threads} threads, "
-          f"oneDNN linear {'on' if onednn.ENABLED else 'off'}")
+          f"seq {run.data.seq_len}, batch {run.train.batch_size}; fp32 on CPU, {args.threads} threads")
+    print(f"cpu: {onednn.cpu_model()}")
+    print(f"kernels: {onednn.kernel_path()}")
     for name in ("ours", "transformers"):
         ms = sorted(1000 * t for t in times[name])
         print(f"{name:>13}: {rate[name]:8,.0f} tokens/s  (median step {statistics.median(ms):.0f} ms, "
               f"min {ms[0]:.0f}, max {ms[-1]:.0f}, {len(ms)} steps)")
     print(f"ratio: {ratio:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"tokens_per_s": rate, "ratio": ratio, "step_seconds": times}, indent=2))
+        args.json.write_text(json.dumps({"tokens_per_s": rate, "ratio": ratio, "step_seconds": times,
+                                         "cpu": onednn.cpu_model(), "kernels": onednn.kernel_path()}, indent=2))
     return 0
 
 

@@ -14,6 +14,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from refinedweb.ablate_cli import register as register_ablate
 from refinedweb.config import UserError
 from refinedweb.core.command import dispatch
 from refinedweb.tokenize.cli import register as register_tokenize
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_tokenize(sub)
 
     register_trainer(sub)
+    register_ablate(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ message starts with the dotted path of the bad field, e.g. ``quality.min_words: 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -122,3 +123,15 @@ def load_yaml(path: str | Path, cls: type[T]) -> T:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({exc})") from None
     return from_dict(cls, data or {})
+
+
+def check_finite(obj: Any) -> None:
+    """Raise ``ConfigError`` naming the first float field of dataclass ``obj`` that is NaN or infinite.
+
+    YAML reads ``.nan`` and ``.inf`` as floats, and NaN passes every ``<``/``>`` check by failing none
+    that is written as a rejection, so a range check alone lets them through.
+    """
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, float):
+            check(math.isfinite(value), f.name, f"must be a finite number, got {value}")

@@ -31,6 +31,7 @@ LAYERS = {
     "refinedweb.ablate": 3,
     "refinedweb.cli": 4,  # the command line
     "refinedweb.__main__": 4,
+    "refinedweb.ablate_cli": 4,
     "refinedweb.tokenize.cli": 4,
     "refinedweb.trainer.cli": 4,
 }

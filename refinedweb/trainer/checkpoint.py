@@ -11,15 +11,25 @@ Layout of ``RUN_DIR``::
 A checkpoint is written by every rank into ``step_N.tmp`` (``torch.distributed.checkpoint``: each
 rank its own shards under FSDP, one file otherwise), completed with ``trainer.json`` and renamed to
 ``step_N`` by rank 0. The rename is the commit: a run killed mid-write leaves only a ``.tmp``
-folder, ignored and cleared by the next save.
+folder, ignored and cleared by the next save. config.yaml and run.json are written the same way
+(temporary file, fsync, rename), so a kill never leaves half of one.
+
+Loading never runs pickled code from the folder. ``torch.distributed.checkpoint`` unpickles its
+``.metadata`` with plain ``pickle.load`` and non-tensor entries with ``torch.load(weights_only=False)``;
+``SafeReader`` and ``SafePlanner`` replace those with an unpickler that only builds the checkpoint
+format's own metadata classes and with ``torch.load(weights_only=True)``. Tensors are already read
+with ``weights_only=True``. A checkpoint that needs anything else is refused with a ``UserError``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 import re
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,11 +38,13 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 import yaml
+from torch.distributed.checkpoint._traverse import set_element
+from torch.distributed.checkpoint.api import CheckpointException
+from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
-from refinedweb.config import UserError
-from refinedweb.trainer.config import TrainRunConfig, run_config_from_dict, run_config_to_dict
-from refinedweb.trainer.model import Falcon
+from refinedweb.config import UserError, from_dict
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 CHECKPOINTS = "checkpoints"
 CONFIG = "config.yaml"
@@ -58,13 +70,110 @@ def _rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+# --- loading without running pickled code ---------------------------------------------------------
+
+_METADATA_MODULE = "torch.distributed.checkpoint.metadata"
+# Globals a ``.metadata`` file of torch.distributed.checkpoint refers to, besides its own classes.
+_METADATA_GLOBALS = {
+    ("torch.distributed.checkpoint.filesystem", "_StorageInfo"),
+    ("torch", "Size"),
+    ("torch.serialization", "_get_layout"),
+    ("pathlib", "PosixPath"),
+    ("pathlib", "PurePosixPath"),
+    ("pathlib", "WindowsPath"),
+    ("pathlib", "PureWindowsPath"),
+    ("collections", "OrderedDict"),
+}
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    """Unpickles a checkpoint's ``.metadata``: its dataclasses, torch dtypes and sizes, nothing callable else."""
+
+    def find_class(self, module: str, name: str):  # type: ignore[override]
+        if module == _METADATA_MODULE:
+            found = getattr(dcp.metadata, name, None)
+            if isinstance(found, type) and found.__module__ == _METADATA_MODULE:
+                return found
+        elif module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        elif (module, name) in _METADATA_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a checkpoint's metadata")
+
+
+class SafeReader(dcp.FileSystemReader):
+    """``FileSystemReader`` whose ``.metadata`` is read by ``_MetadataUnpickler`` instead of ``pickle.load``."""
+
+    def read_metadata(self, *args: Any, **kwargs: Any) -> dcp.Metadata:
+        rank = kwargs.get("rank")
+        path = Path(self.path) / (".metadata" if rank is None else f"__{rank}.metadata")
+        try:
+            with open(path, "rb") as fh:
+                metadata = _MetadataUnpickler(fh).load()
+        except FileNotFoundError:
+            raise UserError(f"{path}: not found (an incomplete checkpoint?)") from None
+        except (pickle.UnpicklingError, AttributeError, EOFError, TypeError, ValueError) as exc:
+            raise UserError(f"{path}: refused, not a plain checkpoint metadata file ({exc})") from None
+        if not isinstance(metadata, dcp.Metadata):
+            raise UserError(f"{path}: refused, holds a {type(metadata).__name__}, not checkpoint metadata")
+        if getattr(metadata, "storage_meta", None) is None:
+            metadata.storage_meta = dcp.metadata.StorageMeta()
+        metadata.storage_meta.load_id = self.load_id
+        return metadata
+
+
+class SafePlanner(DefaultLoadPlanner):
+    """``DefaultLoadPlanner`` that reads non-tensor entries with ``torch.load(weights_only=True)``."""
+
+    def load_bytes(self, read_item, value: io.BytesIO) -> None:
+        try:
+            obj = torch.load(value, weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise UserError(f"checkpoint entry {read_item.dest_index.fqn}: refused, it needs code to unpickle "
+                            f"({str(exc).splitlines()[0]})") from None
+        if self.flatten_state_dict:
+            set_element(self.original_state_dict, self.mappings[read_item.dest_index.fqn], obj)
+        else:
+            self.state_dict[read_item.dest_index.fqn] = obj
+
+
+def _dcp_load(state: dict[str, Any], path: Path) -> None:
+    """``dcp.load`` of ``state`` from ``path`` through ``SafeReader`` and ``SafePlanner``."""
+    if not Path(path).is_dir():
+        raise UserError(f"{path}: checkpoint folder not found")
+    reader = SafeReader(str(path))
+    reader.read_metadata()  # refuses a bad .metadata here, before dcp wraps the error in its own
+    try:
+        _quiet(dcp.load, state, storage_reader=reader, planner=SafePlanner())
+    except CheckpointException as exc:
+        refused = [e for e, _ in exc.failures.values() if isinstance(e, UserError)]
+        if refused:
+            raise refused[0] from None
+        raise
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder: fsync, rename, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
 # --- the run folder --------------------------------------------------------------------------------
 
-def write_run_files(run_dir: Path, cfg: TrainRunConfig, info: dict[str, Any], tokenizer_dir: Path) -> None:
-    """config.yaml, run.json and tokenizer/ (rank 0 only)."""
+def write_run_files(run_dir: Path, config: dict[str, Any], info: dict[str, Any], tokenizer_dir: Path) -> None:
+    """config.yaml (the run config as a mapping), run.json and tokenizer/ (rank 0 only)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(yaml.safe_dump(run_config_to_dict(cfg), sort_keys=False), encoding="utf-8")
-    (run_dir / RUN_INFO).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    _write_atomic(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
+    _write_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
     target = run_dir / TOKENIZER
     target.mkdir(exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -72,12 +181,20 @@ def write_run_files(run_dir: Path, cfg: TrainRunConfig, info: dict[str, Any], to
             shutil.copyfile(tokenizer_dir / name, target / name)
 
 
-def read_run_config(run_dir: Path) -> TrainRunConfig:
-    """The resolved config saved in a run folder."""
+def read_run_config_dict(run_dir: Path) -> dict[str, Any]:
+    """The resolved config saved in a run folder, as a mapping (``train.read_run_config`` builds it).
+
+    Runs saved before the ``enabled`` switches were dropped from the trainer's configs stored
+    ``enabled: true`` in each section; those keys are removed so old run folders still load.
+    """
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
-    return run_config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")))
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    for section in raw.values():
+        if isinstance(section, dict) and section.get("enabled") is True:
+            del section["enabled"]
+    return raw
 
 
 def read_run_info(run_dir: Path) -> dict[str, Any]:
@@ -155,7 +272,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     """Restore model and optimizer from a checkpoint folder; returns its trainer.json."""
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
-    _quiet(dcp.load, state, checkpoint_id=str(path))
+    _dcp_load(state, path)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
     return json.loads((Path(path) / TRAINER_STATE).read_text(encoding="utf-8"))
 
@@ -163,7 +280,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
 def load_model_weights(path: Path, model: torch.nn.Module) -> None:
     """Restore only the model's weights (single process; for export and generation)."""
     state = {"model": model.state_dict()}
-    _quiet(dcp.load, state, checkpoint_id=str(path))
+    _dcp_load(state, path)
     model.load_state_dict(state["model"])
 
 
@@ -171,7 +288,7 @@ def load_model_weights(path: Path, model: torch.nn.Module) -> None:
 def load_run_model(run_dir: str | Path, step: int | None = None, device: str | torch.device = "cpu") -> Falcon:
     """The ``Falcon`` of a run folder at its newest checkpoint (or ``step``), in eval mode."""
     run_dir = Path(run_dir)
-    cfg = read_run_config(run_dir).model
+    cfg = from_dict(ModelConfig, read_run_config_dict(run_dir).get("model"), "model")
     path = find_checkpoint(run_dir, step)
     with torch.device("meta"):
         model = Falcon(cfg)

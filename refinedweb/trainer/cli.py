@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a Falcon model on the token shards of `refinedweb tokenize`. Checkpoints, "
                     "metrics.jsonl and TensorBoard events go to --out; --resume continues exactly where a run stopped.")
     p.add_argument("config", help="training YAML, e.g. configs/train/tiny.yaml")
-    p.add_argument("--data", help="token folder with manifest.json (default: data.path of the config)")
+    p.add_argument("--data", help="token folder with manifest.json, trained on as a one-source mixture "
+                                  "(default: data.path or data.sources of the config)")
     p.add_argument("--out", required=True, help="run folder for checkpoints, metrics and the tokenizer copy")
     p.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")

@@ -15,6 +15,10 @@ replay, and stays valid under a different world size.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
+import math
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -24,10 +28,89 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from refinedweb.config import UserError
-from refinedweb.tokenize.manifest import Shard
+from refinedweb.config import UserError, check
+from refinedweb.tokenize.manifest import Manifest, Shard
 
 INPUT_IDS = "input_ids"
+
+
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ON_EXHAUSTED = ("repeat", "stop")
+SINGLE_SOURCE = "data"  # the name of the one source of ``data.path`` / ``--data``
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One token folder of a mixture and its share of the training sequences."""
+
+    path: str
+    """Token folder with manifest.json; every source must come from the same tokenizer (hash checked)."""
+    weight: float = 1.0
+    """Relative share of sequences drawn from this source (normalised over the sources)."""
+    name: str | None = None
+    """Name in metrics and checkpoints (letters, digits, ``_.-``); null = the folder's name."""
+
+    def __post_init__(self) -> None:
+        check(math.isfinite(self.weight) and self.weight > 0, "weight", "must be a finite number > 0")
+        check(self.name is None or bool(SOURCE_NAME.match(self.name)), "name",
+              "must be letters, digits, '_', '.' or '-', starting with a letter or digit")
+
+    @property
+    def label(self) -> str:
+        """The name, or the folder's name sanitised."""
+        return self.name or (re.sub(r"[^A-Za-z0-9_.-]", "_", Path(self.path).name.lstrip("._-")) or SINGLE_SOURCE)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the token shards are and how they are packed into training sequences."""
+
+    path: str | None = None
+    """Token folder with manifest.json (``--data`` overrides); a one-source mixture named ``data``."""
+    sources: tuple[SourceConfig, ...] = ()
+    """Several token folders mixed by weight, instead of ``path`` (Falcon's web + curated mixtures)."""
+    on_exhausted: str = "repeat"
+    """When a source's train split runs out: ``repeat`` it (its epochs are logged) or ``stop`` the run."""
+    eval_sources: tuple[SourceConfig, ...] = ()
+    """Token folders only validated on (their ``val_split``), each reported as ``val_loss_<name>``."""
+    tokenizer: str | None = None
+    """Folder with the tokenizer.json the shards were made with; null = the manifest's recorded path."""
+    seq_len: int = 2048
+    """Tokens per training sequence (Falcon: 2048, model cards)."""
+    shuffle: bool = True
+    """Shuffle shard order and documents within a shard, per epoch, from ``train.seed``."""
+    train_split: str = "train"
+    """Manifest split to train on."""
+    val_split: str = "val"
+    """Manifest split for validation loss; skipped when the manifest lacks it."""
+
+    def __post_init__(self) -> None:
+        check(self.seq_len >= 2, "seq_len", "must be >= 2")
+        check(self.on_exhausted in ON_EXHAUSTED, "on_exhausted", f"must be one of {', '.join(ON_EXHAUSTED)}")
+        check(not (self.path and self.sources), "sources", "give data.path or data.sources, not both")
+        labels = [s.label for s in self.sources]
+        check(len(set(labels)) == len(labels), "sources", f"names must be unique, got {labels}")
+        evals = [s.label for s in self.eval_sources]
+        check(len(set(evals)) == len(evals) and not set(evals) & set(labels) and SINGLE_SOURCE not in evals,
+              "eval_sources", f"names must be unique and differ from the training sources', got {evals}")
+
+    def source_list(self, override: str | None = None) -> tuple[SourceConfig, ...]:
+        """The mixture to train on: ``override`` (``--data``) or ``path`` as one source, else ``sources``."""
+        if override is not None or self.path is not None:
+            return (SourceConfig(path=str(override or self.path), name=SINGLE_SOURCE),)
+        return self.sources
+
+
+def shards_sha256(manifest: Manifest) -> str:
+    """SHA-256 of a token folder's shard list (split, path, documents, tokens) and its tokenizer hash.
+
+    What a saved data position refers to: another folder with the same list is the same stream, so
+    a moved folder still resumes; a folder tokenized from other text (same tokenizer) does not.
+    """
+    listing = {"tokenizer": manifest.sha256,
+               "splits": {name: [[s.path, s.documents, s.tokens] for s in split.shards]
+                          for name, split in sorted(manifest.splits.items())}}
+    return hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -149,7 +232,7 @@ class PackedBatches:
         return self._cache[ordinal]
 
     # --- sequences -------------------------------------------------------------------------------
-    def _next_sequence(self) -> np.ndarray | None:
+    def next_sequence(self) -> np.ndarray | None:
         """seq_len + 1 tokens from the current position, which moves on by seq_len; None at the end."""
         need, parts = self.seq_len + 1, []
         ordinal, offset = self.state.shard, self.state.offset
@@ -177,7 +260,7 @@ class PackedBatches:
         rows = []
         for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
             for owner in range(self.world_size):
-                seq = self._next_sequence()
+                seq = self.next_sequence()
                 if seq is None:
                     break
                 if owner == self.rank:
@@ -190,3 +273,89 @@ class PackedBatches:
     def close(self) -> None:
         """Stop the read-ahead thread."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DataExhausted(StopIteration):
+    """A source of a ``stop`` mixture ran out of training sequences."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source)
+        self.source = source
+
+
+class Mixture:
+    """Training batches drawn from several sources by weight; deterministic by seed, resumable exactly.
+
+    Sequence ``g`` of the run (counted over all ranks) comes from the source that a generator seeded
+    with (seed, g // BLOCK) draws at ``g mod BLOCK``: a pure function of the seed and the position,
+    so the position (``g`` and each source's ``StreamState``) is all a checkpoint needs. Each source
+    is one stream as ``PackedBatches`` reads it; sequence ``g`` goes to rank ``g mod world_size``.
+    """
+
+    BLOCK = 4096
+
+    def __init__(self, sources: dict[str, PackedBatches], weights: Sequence[float], *, batch_size: int,
+                 seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.sources, self.names = sources, list(sources)
+        w = np.asarray(weights, dtype=np.float64)
+        self.p = w / w.sum()
+        self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
+        self.sequences = 0
+        self._block: tuple[int, np.ndarray] | None = None
+
+    def choice(self, g: int) -> int:
+        """Index of the source of sequence ``g``."""
+        if len(self.names) == 1:
+            return 0
+        block = g // self.BLOCK
+        if self._block is None or self._block[0] != block:
+            rng = np.random.default_rng([self.seed, 0x6D6978, block])  # 0x6D6978: "mix", apart from data seeds
+            self._block = (block, rng.choice(len(self.names), size=self.BLOCK, p=self.p))
+        return int(self._block[1][g % self.BLOCK])
+
+    def next_sequence(self) -> np.ndarray:
+        """The next sequence of the mixture; ``DataExhausted`` when its source (read once) has run out."""
+        name = self.names[self.choice(self.sequences)]
+        seq = self.sources[name].next_sequence()
+        if seq is None:
+            raise DataExhausted(name)
+        self.sequences += 1
+        return seq
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = []
+        for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
+            for owner in range(self.world_size):
+                seq = self.next_sequence()
+                if owner == self.rank:
+                    rows.append(seq.astype(np.int64))
+        batch = torch.from_numpy(np.stack(rows))  # (B, T + 1)
+        return batch[:, :-1], batch[:, 1:]  # inputs, targets: (B, T) each
+
+    def seen(self) -> dict[str, int]:
+        """Training sequences drawn so far from each source (all ranks)."""
+        return {name: src.state.sequences for name, src in self.sources.items()}
+
+    def state_dict(self) -> dict:
+        """The resume point: sequences drawn and each source's stream position."""
+        return {"sequences": self.sequences, "sources": {n: s.state_dict() for n, s in self.sources.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a ``state_dict``; a single stream's position (runs before mixtures) fits one source."""
+        if "sources" not in state:
+            if len(self.names) != 1:
+                raise UserError("the checkpoint holds the position of one token folder, the config a mixture")
+            state = {"sequences": state["sequences"], "sources": {self.names[0]: state}}
+        if set(state["sources"]) != set(self.names):
+            raise UserError(f"the checkpoint's sources {sorted(state['sources'])} are not the config's {self.names}")
+        self.sequences = int(state["sequences"])
+        for name, pos in state["sources"].items():
+            self.sources[name].load_state_dict(pos)
+
+    def close(self) -> None:
+        """Stop every source's read-ahead thread."""
+        for src in self.sources.values():
+            src.close()

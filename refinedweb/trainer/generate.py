@@ -1,7 +1,7 @@
 """Sample text from a run's checkpoint (or an HF Falcon folder): a quick look at what the model learned.
 
-Plain temperature / top-k sampling that re-reads the (cropped) context at every token, which is
-fine for a sample from a small model; for serving, export to Hugging Face and use its generation.
+Temperature / top-k sampling with a key/value cache: the prompt is read once, then each step runs
+the model on one token (``model.KVCache``; multi-query layouts cache one key/value head per layer).
 """
 
 from __future__ import annotations
@@ -30,30 +30,50 @@ def _load(source: Path, step: int | None, device: str) -> tuple[Falcon, Path, in
     raise UserError(f"{source}: neither a training run folder (config.yaml) nor an HF model folder (config.json)")
 
 
+def _choose(logits: torch.Tensor, temperature: float, top_k: int | None, gen: torch.Generator) -> int:
+    """The next token from the last position's logits (vocab,): argmax at temperature 0, else top-k sampling."""
+    if temperature <= 0:
+        return int(logits.argmax())
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        cutoff = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < cutoff, float("-inf"))
+    return int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
+
+
 @torch.no_grad()
 def sample(model: Falcon, ids: list[int], *, max_new_tokens: int, temperature: float = 0.8, top_k: int | None = 50,
-           eot_id: int | None = None, seed: int = 0) -> list[int]:
-    """Continue ``ids`` by up to ``max_new_tokens`` tokens, stopping at ``eot_id``; returns the new ids."""
+           eot_id: int | None = None, seed: int = 0, use_cache: bool = True) -> list[int]:
+    """Continue ``ids`` by up to ``max_new_tokens`` tokens, stopping at ``eot_id``; returns the new ids.
+
+    With ``use_cache`` the prompt is read once into a ``KVCache`` and each step feeds only the token
+    just chosen. When the cache is full (``max_seq_len`` tokens), it is refilled from the last half
+    of the text; without the cache every step re-reads the last ``max_seq_len`` tokens.
+    """
     if not ids:
         raise UserError("the prompt encodes to no tokens")
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    context = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
-    new: list[int] = []
+    window = model.cfg.max_seq_len
+    context, new, cache = list(ids), [], None
+
+    def run(tokens: list[int]) -> torch.Tensor:
+        return model(torch.tensor([tokens], dtype=torch.long, device=device), cache=cache)[0, -1].float()  # (vocab,)
+
     for _ in range(max_new_tokens):
-        logits = model(context[:, -model.cfg.max_seq_len :])[0, -1].float()  # (vocab,) at the last position
-        if temperature <= 0:
-            token = int(logits.argmax())
+        if not use_cache:
+            logits = run(context[-window:])
+        elif cache is None or cache.length >= window:  # prefill: the prompt, or the last half-window when full
+            keep = context[-window:] if cache is None else context[-(window // 2):]
+            cache = model.new_cache(1, window)
+            logits = run(keep)
         else:
-            logits = logits / temperature
-            if top_k is not None and top_k < logits.numel():
-                cutoff = torch.topk(logits, top_k).values[-1]
-                logits = logits.masked_fill(logits < cutoff, float("-inf"))
-            token = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
+            logits = run(context[-1:])  # only the token chosen last step is new to the cache
+        token = _choose(logits, temperature, top_k, gen)
         if token == eot_id:
             break
         new.append(token)
-        context = torch.cat((context, torch.tensor([[token]], device=device)), dim=1)  # (1, T + 1)
+        context.append(token)
     return new
 
 

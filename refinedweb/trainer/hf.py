@@ -21,8 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
-from refinedweb.trainer.model import Falcon
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 HF_PREFIX = "transformer."
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
@@ -250,6 +249,21 @@ def _write_shards(tensors: dict[str, torch.Tensor], hf_dir: Path, max_shard_byte
         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
 
 
+def _remove_stale(hf_dir: Path) -> None:
+    """Delete what an earlier export (or another model) left that loaders would read: weights, index, tokenizer.
+
+    A sharded export followed by a single-file one would otherwise leave the old index, which
+    ``transformers`` and ``load_hf`` read before model.safetensors; and an old tokenizer_config.json
+    would be kept instead of the new one.
+    """
+    patterns = ("model*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin",
+                "pytorch_model.bin.index.json", "config.json", "generation_config.json", *TOKENIZER_FILES)
+    for pattern in patterns:
+        for path in hf_dir.glob(pattern):
+            if path.is_file():
+                path.unlink()
+
+
 def _write_tokenizer(tokenizer_dir: Path, hf_dir: Path, eot_id: int, max_len: int) -> None:
     """Copy the tokenizer files; write a tokenizer_config.json naming the end-of-text token if absent."""
     for name in TOKENIZER_FILES:
@@ -279,6 +293,7 @@ def save_hf(
     cfg = model.cfg
     out = Path(hf_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     state = {k: v.detach().to("cpu", DTYPES[dtype]) for k, v in model.state_dict().items()}
     _write_shards(to_hf_state_dict(state, cfg), out, max_shard_bytes)
     (out / "config.json").write_text(json.dumps(hf_config(cfg, eot_id, dtype), indent=2))
@@ -290,7 +305,7 @@ def save_hf(
 
 def same_shape(a: ModelConfig, b: ModelConfig) -> list[str]:
     """Fields (other than init) on which two model configs differ: what makes weights incompatible."""
-    skip = {"enabled", "init_std", "pad_vocab_multiple"}
+    skip = {"init_std", "pad_vocab_multiple"}
     return [f.name for f in dataclasses.fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
 
 

@@ -8,15 +8,80 @@ Series"). Weights map one to one onto ``transformers``' ``FalconForCausalLM`` (s
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from refinedweb.config import UserError, check, check_finite
 from refinedweb.trainer import onednn
-from refinedweb.trainer.config import ModelConfig
 from refinedweb.trainer.loss import fused_lm_loss
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A Falcon decoder; three flags pick the layout (see the diagram on ``model.Block``)."""
+
+    vocab_size: int | None = None
+    """Embedding rows; null takes the tokenizer's size rounded up to ``pad_vocab_multiple``."""
+    pad_vocab_multiple: int = 64
+    """Round a tokenizer-derived vocabulary up to this (Falcon's 65024 = 1016 x 64; GEMM-friendly)."""
+    n_layer: int = 32
+    """Decoder blocks (Falcon-7B: 32, config.json ``num_hidden_layers``)."""
+    d_model: int = 4544
+    """Width (Falcon-7B: 4544, ``hidden_size``)."""
+    n_head: int = 71
+    """Query heads (Falcon-7B: 71, head size 64)."""
+    n_kv_head: int = 1
+    """Key/value heads: 1 = multi-query (7B), a divisor of n_head = grouped (40B: 8), n_head = full (RW)."""
+    parallel_residual: bool = True
+    """Attention and MLP read the same input and are added together (7B, 40B); false = sequential (RW)."""
+    shared_attention_norm: bool = True
+    """With parallel_residual: one LayerNorm feeds both branches (7B); false = two (40B ``ln_attn``/``ln_mlp``)."""
+    alibi: bool = False
+    """ALiBi position biases instead of rotary embeddings (Falcon-RW; Press et al. 2022)."""
+    bias: bool = False
+    """Biases on the linear layers (Falcon-RW: true; 7B/40B: false). LayerNorms always have one."""
+    rope_theta: float = 10000.0
+    """Rotary base (Falcon-7B/40B config.json; Su et al. 2021)."""
+    max_seq_len: int = 2048
+    """Longest sequence the model is meant for (HF ``max_position_embeddings``; Falcon: 2048)."""
+    norm_eps: float = 1e-5
+    """LayerNorm epsilon (Falcon config.json ``layer_norm_epsilon``)."""
+    init_std: float = 0.02
+    """Std of the normal init of linear and embedding weights (HF ``initializer_range``)."""
+
+    def __post_init__(self) -> None:
+        check(self.vocab_size is None or self.vocab_size > 0, "vocab_size", "must be > 0 or null")
+        check(self.pad_vocab_multiple >= 1, "pad_vocab_multiple", "must be >= 1")
+        check(self.n_layer >= 1, "n_layer", "must be >= 1")
+        check(self.n_head >= 1, "n_head", "must be >= 1")
+        check(self.d_model % self.n_head == 0, "d_model", f"must be divisible by n_head ({self.n_head})")
+        check((self.d_model // self.n_head) % 2 == 0, "d_model", "d_model / n_head (head size) must be even for RoPE")
+        check(1 <= self.n_kv_head <= self.n_head and self.n_head % self.n_kv_head == 0,
+              "n_kv_head", f"must divide n_head ({self.n_head})")
+        check(self.rope_theta > 0, "rope_theta", "must be > 0")
+        check(self.max_seq_len >= 1, "max_seq_len", "must be >= 1")
+        check_finite(self)
+        check(0 < self.norm_eps < 1, "norm_eps", "must be in (0, 1)")
+        check(0 < self.init_std <= 1, "init_std", "must be in (0, 1] (Falcon: 0.02; larger saturates the softmax)")
+
+    @property
+    def head_dim(self) -> int:
+        """Size of one attention head."""
+        return self.d_model // self.n_head
+
+    def with_vocab(self, tokenizer_vocab: int) -> "ModelConfig":
+        """This config with ``vocab_size`` resolved against a tokenizer of ``tokenizer_vocab`` entries."""
+        if self.vocab_size is None:
+            m = self.pad_vocab_multiple
+            return dataclasses.replace(self, vocab_size=-(-tokenizer_vocab // m) * m)
+        if self.vocab_size < tokenizer_vocab:
+            raise UserError(f"model.vocab_size: {self.vocab_size} is smaller than the tokenizer's {tokenizer_vocab}")
+        return self
 
 
 def rope_tables(seq_len: int, head_dim: int, theta: float, device: torch.device | None = None) -> torch.Tensor:
@@ -47,19 +112,55 @@ def alibi_slopes(n_head: int) -> torch.Tensor:
     return slopes
 
 
-def alibi_bias(n_head: int, seq_len: int, head_dim: int, device: torch.device | None = None) -> torch.Tensor:
-    """Additive attention bias (1, H, T, T): slope x key position, -inf above the diagonal.
+def alibi_bias(n_head: int, seq_len: int, head_dim: int, device: torch.device | None = None,
+               start: int = 0) -> torch.Tensor:
+    """Additive attention bias (1, H, T, start + T) of queries start..start+T-1: slope x key position, causal.
 
     Falcon-RW rounded ``slope x position`` to bfloat16 and added it before the 1/sqrt(head_dim) scaling
     (its modelling code, kept by transformers' ``build_alibi_tensor``); we do the same so its checkpoints
     behave as trained. A per-row constant, the key-only form equals the usual slope x (key - query).
+    ``start`` > 0 gives the rows of tokens after ``start`` cached ones (keys 0..start+T-1).
     """
     slopes = alibi_slopes(n_head).to(device)
-    positions = torch.arange(seq_len, device=device)  # (T,) key positions
-    bias = (slopes.bfloat16()[:, None] * positions).float() / math.sqrt(head_dim)  # (H, T)
-    causal = torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril()  # (T, T)
-    bias = bias[:, None, :].expand(n_head, seq_len, seq_len)  # (H, T, T): same bias for every query
-    return bias.masked_fill(~causal, float("-inf"))[None]  # (1, H, T, T)
+    keys = start + seq_len
+    positions = torch.arange(keys, device=device)  # (L,) key positions
+    bias = (slopes.bfloat16()[:, None] * positions).float() / math.sqrt(head_dim)  # (H, L)
+    queries = torch.arange(start, keys, device=device)  # (T,) query positions
+    causal = positions[None, :] <= queries[:, None]  # (T, L)
+    bias = bias[:, None, :].expand(n_head, seq_len, keys)  # (H, T, L): same bias for every query
+    return bias.masked_fill(~causal, float("-inf"))[None]  # (1, H, T, L)
+
+
+class KVCache:
+    """Keys and values of the tokens seen so far, for decoding one token at a time.
+
+    Holds ``n_kv_head`` heads per layer, not ``n_head``: multi-query attention (Falcon-7B, one key/value
+    head for 71 query heads) caches 71x less than full multi-head attention, which is what makes long
+    contexts cheap to decode. Keys are stored after the rotary rotation, so positions are baked in.
+    """
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        shape = (cfg.n_layer, batch, cfg.n_kv_head, max_len, cfg.head_dim)  # (layers, B, KV, L, hd)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0
+        """Tokens cached so far; the next token's position."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the cache holds (keys and values, all layers, the full ``max_len``)."""
+        return self.k.numel() * self.k.element_size() + self.v.numel() * self.v.element_size()
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store ``k``, ``v`` (B, KV, T, hd) at positions length..length+T; all keys and values so far."""
+        end = self.length + k.shape[2]
+        if end > self.max_len:
+            raise ValueError(f"KVCache: {end} tokens do not fit the {self.max_len} allocated")
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, KV, length + T, hd) each
 
 
 class Linear(nn.Linear):
@@ -76,13 +177,15 @@ class CausalSelfAttention(nn.Module):
     into Falcon's interleaved per-group layout on export.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, layer: int = 0) -> None:
         super().__init__()
-        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.n_head, self.n_kv_head, self.head_dim, self.layer = cfg.n_head, cfg.n_kv_head, cfg.head_dim, layer
         self.qkv = Linear(cfg.d_model, (cfg.n_head + 2 * cfg.n_kv_head) * cfg.head_dim, bias=cfg.bias)
         self.proj = Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """Attention over ``x`` (B, T, C); with ``cache``, over the cached tokens too, and ``x``'s are added."""
         B, T, C = x.shape
         H, KV, hd = self.n_head, self.n_kv_head, self.head_dim
         qkv = self.qkv(x).view(B, T, H + 2 * KV, hd)  # (B, T, H + 2KV, hd)
@@ -91,10 +194,18 @@ class CausalSelfAttention(nn.Module):
             qk = apply_rope(qk, rope)  # queries and keys rotated in one pass
         q, k = qk.split([H, KV], dim=2)  # (B, T, H, hd), (B, T, KV, hd)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
-        if bias is not None and bias.dtype != q.dtype:
+        causal = bias is None
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(self.layer, k, v)  # (B, KV, past + T, hd)
+            if causal and past > 0:  # queries past..past+T-1 see keys up to their own position
+                causal = False
+                if T > 1:
+                    bias = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, L)
+        if bias is not None and bias.dtype not in (q.dtype, torch.bool):
             bias = bias.to(q.dtype)
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, is_causal=bias is None, enable_gqa=KV != H
+            q, k, v, attn_mask=bias, is_causal=causal, enable_gqa=KV != H
         )  # (B, H, T, hd)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, H * hd)
         return self.proj(y)
@@ -122,22 +233,23 @@ class Block(nn.Module):
     ``parallel_residual`` picks the column, ``shared_attention_norm`` the 7B or 40B form of it.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, layer: int = 0) -> None:
         super().__init__()
         self.parallel = cfg.parallel_residual
         self.norm_1 = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, layer)
         shared = cfg.parallel_residual and cfg.shared_attention_norm
         self.norm_2 = None if shared else nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rope: torch.Tensor | None, bias: torch.Tensor | None,
+                cache: KVCache | None = None) -> torch.Tensor:
         h = self.norm_1(x)
         if not self.parallel:
-            x = x + self.attn(h, rope, bias)
+            x = x + self.attn(h, rope, bias, cache)
             return x + self.mlp(self.norm_2(x))
         h_mlp = h if self.norm_2 is None else self.norm_2(x)
-        return x + self.attn(h, rope, bias) + self.mlp(h_mlp)
+        return x + self.attn(h, rope, bias, cache) + self.mlp(h_mlp)
 
 
 class Falcon(nn.Module):
@@ -149,7 +261,7 @@ class Falcon(nn.Module):
             raise ValueError("ModelConfig.vocab_size must be resolved (ModelConfig.with_vocab) before building")
         self.cfg = cfg
         self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm_f = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps)
         self.register_buffer("rope", torch.empty(0), persistent=False)
         self._alibi: dict[tuple, torch.Tensor] = {}
@@ -186,27 +298,42 @@ class Falcon(nn.Module):
         """Parameters, the tied embedding counted once."""
         return sum(p.numel() for p in self.parameters())
 
-    def _positions(self, T: int, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def _positions(self, T: int, x: torch.Tensor, start: int = 0) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Rotary tables or ALiBi bias for tokens start..start+T-1 (start > 0 after cached tokens)."""
         if not self.cfg.alibi:
             rope = self.rope
-            if rope.shape[-2] < T or rope.device != x.device:
-                rope = rope_tables(max(T, self.cfg.max_seq_len), self.cfg.head_dim, self.cfg.rope_theta, x.device)
+            if rope.shape[-2] < start + T or rope.device != x.device:
+                rope = rope_tables(max(start + T, self.cfg.max_seq_len), self.cfg.head_dim, self.cfg.rope_theta,
+                                   x.device)
                 self.rope = rope
-            return rope[:, :T], None
+            return rope[:, start : start + T], None
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-        key = (T, x.device, dtype)
+        key = (T, start, x.device, dtype)
         if key not in self._alibi:
             self._alibi.clear()
-            self._alibi[key] = alibi_bias(self.cfg.n_head, T, self.cfg.head_dim, x.device).to(dtype)
+            self._alibi[key] = alibi_bias(self.cfg.n_head, T, self.cfg.head_dim, x.device, start).to(dtype)
         return None, self._alibi[key]
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, z_loss: float = 0.0):
-        """Logits (B, T, vocab); or, given ``targets`` (B, T), the ``LMLoss`` without materialising them."""
+    def new_cache(self, batch: int = 1, max_len: int | None = None) -> KVCache:
+        """An empty ``KVCache`` for ``batch`` sequences of up to ``max_len`` tokens (default ``max_seq_len``)."""
+        w = self.wte.weight
+        return KVCache(self.cfg, batch, max_len or self.cfg.max_seq_len, w.device, w.dtype)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, z_loss: float = 0.0,
+                cache: KVCache | None = None):
+        """Logits (B, T, vocab); or, given ``targets`` (B, T), the ``LMLoss`` without materialising them.
+
+        With ``cache``, ``idx`` continues the cached tokens: their keys and values are reused, and
+        those of ``idx`` are added (a prompt once, then one token per step).
+        """
         B, T = idx.shape
         x = self.wte(idx)  # (B, T, C)
-        rope, bias = self._positions(T, x)
+        start = cache.length if cache is not None else 0
+        rope, bias = self._positions(T, x, start)
         for block in self.blocks:
-            x = block(x, rope, bias)  # (B, T, C)
+            x = block(x, rope, bias, cache)  # (B, T, C)
+        if cache is not None:
+            cache.length += T
         x = self.norm_f(x)  # (B, T, C)
         if targets is not None:
             return fused_lm_loss(x, self.wte.weight, targets, z_loss)

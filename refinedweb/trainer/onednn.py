@@ -66,3 +66,35 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 def mm_nt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b.T without autograd (for code that forms its own gradients), oneDNN where usable."""
     return _mm_nt(a, b) if usable(a, b) else a @ b.t()
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo ("model name"), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def torch_blas() -> str:
+    """The BLAS torch was built with (``BLAS_INFO`` of ``torch.__config__.show()``: mkl, openblas, ...)."""
+    import re
+
+    match = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    return match.group(1) if match else "unknown"
+
+
+def kernel_path() -> str:
+    """One line saying which fp32 CPU kernels a run uses: the oneDNN linear path, torch's BLAS, the ISA.
+
+    Benchmarks print it because their ratios depend on it (MKL takes its AVX2 code on AMD CPUs).
+    """
+    linear = "oneDNN" if ENABLED else f"torch ({torch_blas()})"
+    return (f"linear layers via {linear}, oneDNN fast path {'on' if ENABLED else 'off'}, "
+            f"torch BLAS {torch_blas()}, ISA {torch.backends.cpu.get_cpu_capability()}")

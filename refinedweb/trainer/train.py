@@ -8,6 +8,9 @@ batch_size / (micro_batch_size x world size) passes. Under ``torchrun`` the mode
 Nothing in a step is random (no dropout), so a run resumed from a checkpoint retraces the losses
 of an uninterrupted one exactly: the checkpoint holds the weights, the optimizer state and the
 data position, and the learning rate is a function of the step.
+
+The loop owns ``TrainConfig`` and composes the run config (``TrainRunConfig``) from the configs the
+model, data and optimizer modules own, as ``pipeline.PipelineConfig`` composes the refinery's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import dataclasses
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,14 +28,109 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from refinedweb.config import UserError
+from refinedweb.config import UserError, check, check_finite, from_dict, load_yaml, to_dict
 from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
 from refinedweb.trainer import checkpoint as ckpt
-from refinedweb.trainer.config import TrainConfig, TrainRunConfig, run_config_to_dict
-from refinedweb.trainer.data import PackedBatches
+from refinedweb.trainer.data import DataConfig, DataExhausted, Mixture, PackedBatches, SourceConfig, shards_sha256
 from refinedweb.trainer.metrics import MetricsLogger, flops_per_token, mfu, peak_flops
-from refinedweb.trainer.model import Falcon
-from refinedweb.trainer.optim import build_optimizer, lr_at, set_lr
+from refinedweb.trainer.model import Falcon, ModelConfig
+from refinedweb.trainer.optim import OptimConfig, build_optimizer, lr_at, set_lr
+
+PRECISIONS = ("auto", "fp32", "bf16")
+STRATEGIES = ("ddp", "fsdp")
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: batch, steps, precision, logging, validation and checkpoints."""
+
+    max_steps: int = 317_000
+    """Optimizer steps (Falcon-7B: 1.5T tokens / (2304 x 2048) ~ 317k)."""
+    batch_size: int = 2304
+    """Sequences per optimizer step over all ranks (Falcon-7B card: 2304)."""
+    micro_batch_size: int = 1
+    """Sequences per forward pass per rank; accumulation = batch_size / (micro x world size)."""
+    seed: int = 1234
+    """Seeds the initialisation and the data order."""
+    precision: str = "auto"
+    """auto = bf16 autocast on GPU, fp32 on CPU; or fp32 / bf16."""
+    compile: bool = False
+    """Wrap the model in torch.compile."""
+    strategy: str = "ddp"
+    """Under torchrun: ddp (replicate) or fsdp (shard parameters, gradients and optimizer state)."""
+    num_threads: int | None = None
+    """CPU threads for torch (null = torch's default)."""
+    log_every: int = 1
+    """Write a metrics line every this many steps."""
+    eval_every: int = 1000
+    """Validation every this many steps (and at the end); 0 disables."""
+    eval_batches: int = 50
+    """Micro-batches per validation, over all ranks (the first eval_batches x micro_batch_size sequences)."""
+    checkpoint_every: int = 1000
+    """Checkpoint every this many steps (and at the end); 0 = only at the end."""
+    keep_checkpoints: int = 3
+    """Keep the newest this many checkpoints."""
+    peak_tflops: float | None = None
+    """Peak dense bf16 TFLOP/s of one device for MFU; null = look the GPU up (H100, H200, A100)."""
+    progress: bool = True
+    """Show a progress bar on rank 0."""
+
+    def __post_init__(self) -> None:
+        check_finite(self)
+        check(self.max_steps >= 1, "max_steps", "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.micro_batch_size >= 1, "micro_batch_size", "must be >= 1")
+        check(self.batch_size % self.micro_batch_size == 0, "batch_size", "must be a multiple of micro_batch_size")
+        check(self.precision in PRECISIONS, "precision", f"must be one of {', '.join(PRECISIONS)}")
+        check(self.strategy in STRATEGIES, "strategy", f"must be one of {', '.join(STRATEGIES)}")
+        check(self.num_threads is None or self.num_threads >= 1, "num_threads", "must be >= 1 or null")
+        check(self.log_every >= 1, "log_every", "must be >= 1")
+        check(self.eval_every >= 0, "eval_every", "must be >= 0")
+        check(self.eval_batches >= 1, "eval_batches", "must be >= 1")
+        check(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0")
+        check(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+        check(self.peak_tflops is None or self.peak_tflops > 0, "peak_tflops", "must be > 0 or null")
+
+
+@dataclass(frozen=True)
+class TrainRunConfig:
+    """One training run: what ``configs/train/*.yaml`` holds."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The network."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """The token shards and packing."""
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    """Optimizer and schedule."""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    """The loop."""
+
+    def __post_init__(self) -> None:
+        check(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
+              f"must be <= model.max_seq_len ({self.model.max_seq_len})")
+
+
+def load_run_config(path: str | Path) -> TrainRunConfig:
+    """Read a training YAML onto ``TrainRunConfig``; errors name the bad field."""
+    return load_yaml(path, TrainRunConfig)
+
+
+def run_config_from_dict(data: dict) -> TrainRunConfig:
+    """Build a ``TrainRunConfig`` from a mapping (e.g. the copy saved in a run folder)."""
+    return from_dict(TrainRunConfig, data)
+
+
+def run_config_to_dict(cfg: TrainRunConfig) -> dict:
+    """The plain-mapping form of a run config, for YAML and checkpoints."""
+    return to_dict(cfg)
+
+
+def read_run_config(run_dir: str | Path) -> TrainRunConfig:
+    """The resolved config saved in a run folder."""
+    return run_config_from_dict(ckpt.read_run_config_dict(Path(run_dir)))
+
+
+# A mixture's source as the trainer holds it: its config and its token folder's manifest.
+Source = tuple[SourceConfig, Manifest]
 
 # Config fields a resumed run must share with the run it continues (the rest may change).
 RESUME_LOCKED = ("model", "optim", "data.seq_len", "data.shuffle", "data.train_split", "train.seed", "train.batch_size")
@@ -77,9 +175,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def _config_diff(a: TrainRunConfig, b: TrainRunConfig, fields: tuple[str, ...]) -> list[str]:
-    """Dotted names under ``fields`` where two run configs differ."""
-    da, db, out = run_config_to_dict(a), run_config_to_dict(b), []
+def _config_diff(da: dict, db: dict, fields: tuple[str, ...]) -> list[str]:
+    """Dotted names under ``fields`` where two run configs (as mappings) differ."""
+    out = []
     for name in fields:
         section, _, key = name.partition(".")
         va, vb = da[section], db[section]
@@ -122,10 +220,11 @@ class Trainer:
                  tokenizer: str | Path | None = None, resume: bool = False, init_from: str | Path | None = None):
         self.env = init_env(run.train)
         self.run_dir = Path(run_dir)
-        self.manifest, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
+        self.sources, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
+        self.manifest = next(iter(self.sources.values()))[1]  # all sources share its tokenizer
+        self.eval_sources = self._open_eval_sources(run.data)
         model_cfg = run.model.with_vocab(self.manifest.vocab_size)
-        data_cfg = dataclasses.replace(run.data, path=str(self.manifest.root), tokenizer=str(tokenizer_dir))
-        self.run = dataclasses.replace(run, model=model_cfg, data=data_cfg)
+        self.run = dataclasses.replace(run, model=model_cfg, data=self._resolved_data(run.data, tokenizer_dir))
         self.accum = self._accumulation_steps()
         start = self._prepare_run_dir(resume, tokenizer_dir)
         torch.manual_seed(run.train.seed)
@@ -133,7 +232,7 @@ class Trainer:
         self.fsdp = self.env.world_size > 1 and run.train.strategy == "fsdp"
         self.model, self.raw = build_model(self.run, self.env, self.autocast)
         self.optimizer = build_optimizer(self.model, self.run.optim)
-        self.train_batches = self._batches(self.run.data.train_split, shuffle=run.data.shuffle, loop=True)
+        self.train_batches = self._mixture()
         self.step, self.tokens_seen = 0, 0
         if start is not None:
             state = ckpt.load_checkpoint(start, self.model, self.optimizer)
@@ -149,12 +248,41 @@ class Trainer:
                                     start_step=self.step, progress=run.train.progress)
 
     # --- setup -----------------------------------------------------------------------------------
-    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[Manifest, Path]:
-        data_dir = data_dir or run.data.path
-        if data_dir is None:
-            raise UserError("no token folder: pass --data DIR or set data.path in the config")
-        manifest = read_manifest(data_dir)
-        return manifest, resolve_tokenizer(manifest, tokenizer or run.data.tokenizer)
+    def _open_data(self, run: TrainRunConfig, data_dir, tokenizer) -> tuple[dict[str, Source], Path]:
+        """{name: (source, manifest)} of the mixture, and the tokenizer folder every source was made with."""
+        listed = run.data.source_list(str(data_dir) if data_dir is not None else None)
+        if not listed:
+            raise UserError("no token folder: pass --data DIR or set data.path or data.sources in the config")
+        sources = {src.label: (src, read_manifest(src.path)) for src in listed}
+        first = listed[0].label
+        tokenizer_dir = resolve_tokenizer(sources[first][1], tokenizer or run.data.tokenizer)
+        facts = lambda m: (m.sha256, m.vocab_size, m.eot_id)  # noqa: E731
+        for name, (src, manifest) in sources.items():
+            if facts(manifest) != facts(sources[first][1]):
+                raise UserError(f"data.sources: {name} ({src.path}) was tokenized with another tokenizer than "
+                                f"{first}; the sources of a mixture must share one")
+        return sources, tokenizer_dir
+
+    def _open_eval_sources(self, data: DataConfig) -> dict[str, Manifest]:
+        """{name: manifest} of the validation-only token folders; same tokenizer as the training sources."""
+        out = {}
+        for src in data.eval_sources:
+            manifest = read_manifest(src.path)
+            if manifest.sha256 != self.manifest.sha256 or manifest.vocab_size != self.manifest.vocab_size:
+                raise UserError(f"data.eval_sources: {src.label} ({src.path}) was tokenized with another tokenizer "
+                                "than the training data")
+            out[src.label] = manifest
+        return out
+
+    def _resolved_data(self, data: DataConfig, tokenizer_dir: Path) -> DataConfig:
+        """The data config as run: the token folders found and the tokenizer, for config.yaml."""
+        if len(self.sources) == 1 and not data.sources:
+            root = next(iter(self.sources.values()))[1].root
+            evals = tuple(dataclasses.replace(src, name=src.label) for src in data.eval_sources)
+            return dataclasses.replace(data, path=str(root), eval_sources=evals, tokenizer=str(tokenizer_dir))
+        srcs = tuple(dataclasses.replace(src, name=name) for name, (src, _) in self.sources.items())
+        evals = tuple(dataclasses.replace(src, name=src.label) for src in data.eval_sources)
+        return dataclasses.replace(data, path=None, sources=srcs, eval_sources=evals, tokenizer=str(tokenizer_dir))
 
     def _accumulation_steps(self) -> int:
         t, world = self.run.train, self.env.world_size
@@ -171,31 +299,74 @@ class Trainer:
             raise UserError(f"{self.run_dir} already holds checkpoints (up to step {found[-1][0]}); "
                             "pass --resume to continue it or choose another --out")
         if found:
-            diff = _config_diff(ckpt.read_run_config(self.run_dir), self.run, RESUME_LOCKED)
+            diff = _config_diff(ckpt.read_run_config_dict(self.run_dir), run_config_to_dict(self.run), RESUME_LOCKED)
             if diff:
                 raise UserError(f"--resume: the config differs from the saved run's in {', '.join(diff)}")
-            saved_sha = ckpt.read_run_info(self.run_dir)["tokenizer"]["sha256"]
-            if saved_sha != self.manifest.sha256:
-                raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
+            self._check_resumed_data(ckpt.read_run_info(self.run_dir))
         if self.env.is_main:
             from tokenizers import Tokenizer
 
             eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(self.manifest.eot_id)
             info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
                                   "eot_id": self.manifest.eot_id, "eot_token": eot},
-                    "data": str(self.manifest.root), "world_size": self.env.world_size}
-            ckpt.write_run_files(self.run_dir, self.run, info, tokenizer_dir)
+                    "data": str(self.manifest.root), "sources": self._source_facts(),
+                    "world_size": self.env.world_size}
+            ckpt.write_run_files(self.run_dir, run_config_to_dict(self.run), info, tokenizer_dir)
         if dist.is_initialized():
             dist.barrier()
         return found[-1][1] if found else None
 
-    def _batches(self, split: str, *, shuffle: bool, loop: bool) -> PackedBatches:
+    def _source_facts(self) -> list[dict[str, Any]]:
+        """name, folder, weight and shard-list hash of each source, for run.json."""
+        return [{"name": name, "path": str(m.root), "weight": src.weight, "sha256": shards_sha256(m)}
+                for name, (src, m) in self.sources.items()]
+
+    def _check_resumed_data(self, saved: dict[str, Any]) -> None:
+        """Refuse to apply a saved data position to other token shards (another tokenizer or other text)."""
+        if saved["tokenizer"]["sha256"] != self.manifest.sha256:
+            raise UserError(f"--resume: {self.manifest.root} was tokenized with another tokenizer than the run's")
+        if "sources" not in saved:  # runs saved before the shard lists were recorded are not checked
+            return
+        want = {s["name"]: (s["weight"], s["sha256"]) for s in saved["sources"]}
+        have = {s["name"]: (s["weight"], s["sha256"]) for s in self._source_facts()}
+        if set(want) != set(have) or any(want[n][0] != have[n][0] for n in want):
+            raise UserError(f"--resume: the mixture {have} is not the run's {want} (names and weights must match)")
+        for name in want:
+            if want[name][1] != have[name][1]:
+                root = self.sources[name][1].root
+                raise UserError(f"--resume: {root} holds other token shards than the run was trained on for source "
+                                f"{name!r} (shard-list sha256 {have[name][1][:12]}… vs {want[name][1][:12]}…), so "
+                                "the saved data position would not apply; pass the run's token folder, or start a "
+                                "new run")
+
+    def _batches(self, manifest: Manifest, split: str, *, shuffle: bool, loop: bool,
+                 rank: int | None = None, world_size: int | None = None) -> PackedBatches:
         return PackedBatches(
-            self.manifest.shard_paths(split), seq_len=self.run.data.seq_len,
+            manifest.shard_paths(split), seq_len=self.run.data.seq_len,
             batch_size=self.run.train.micro_batch_size, seed=self.run.train.seed, shuffle=shuffle,
-            rank=self.env.rank, world_size=self.env.world_size, loop=loop,
-            shards=self.manifest.split(split).shards, vocab_size=self.run.model.vocab_size,
+            rank=self.env.rank if rank is None else rank,
+            world_size=self.env.world_size if world_size is None else world_size, loop=loop,
+            shards=manifest.split(split).shards, vocab_size=self.run.model.vocab_size,
         )
+
+    def _mixture(self) -> Mixture:
+        """The training batches: every source's train split, mixed by weight (one source: its stream)."""
+        d = self.run.data
+        streams = {name: self._batches(m, d.train_split, shuffle=d.shuffle, loop=d.on_exhausted == "repeat",
+                                       rank=0, world_size=1)  # the mixture hands sequences to the ranks
+                   for name, (_, m) in self.sources.items()}
+        return Mixture(streams, [src.weight for src, _ in self.sources.values()],
+                       batch_size=self.run.train.micro_batch_size, seed=self.run.train.seed,
+                       rank=self.env.rank, world_size=self.env.world_size)
+
+    def _source_metrics(self) -> dict[str, float]:
+        """Tokens of each source trained on so far, and how many passes over its train split that is."""
+        out: dict[str, float] = {}
+        for name, seqs in self.train_batches.seen().items():
+            tokens = seqs * self.run.data.seq_len
+            out[f"tokens_{name}"] = tokens
+            out[f"epochs_{name}"] = tokens / max(1, self.sources[name][1].split(self.run.data.train_split).tokens)
+        return out
 
     def _init_from_hf(self, hf_dir: Path) -> None:
         """Start from the weights of an HF Falcon folder of the same shape (continued pre-training)."""
@@ -257,30 +428,29 @@ class Trainer:
         return {"step": self.step, "loss": ce, "z_loss": self.run.optim.z_loss * z, "lr": lr,
                 "grad_norm": float(grad_norm),
                 "tokens_per_s": tokens_per_s, "tokens": self.tokens_seen, "step_seconds": seconds,
-                "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak)}
+                "mfu": mfu(tokens_per_s / self.env.world_size, self.flops_per_token, self.peak),
+                **self._source_metrics()}
 
     # --- validation ------------------------------------------------------------------------------
-    def _eval_batch_count(self) -> int:
+    def _eval_batch_count(self, manifest: Manifest) -> int:
         """Validation micro-batches per rank: ``eval_batches`` shared out, equal on every rank.
 
         Equal because FSDP forwards are collective; shared out so that the validation set (the first
         eval_batches x micro_batch_size sequences of the split) does not depend on the world size.
         """
-        if self.run.data.val_split not in self.manifest.splits:
+        if self.run.data.val_split not in manifest.splits:
             return 0
         t, world = self.run.train, self.env.world_size
-        sequences = max(0, self.manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
+        sequences = max(0, manifest.split(self.run.data.val_split).tokens - 1) // self.run.data.seq_len
         return min(max(1, t.eval_batches // world), sequences // (t.micro_batch_size * world))
 
-    @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean cross-entropy and perplexity on the first validation sequences (fixed, unshuffled)."""
-        n = self._eval_batch_count()
+    def _eval_sums(self, manifest: Manifest) -> torch.Tensor | None:
+        """(summed cross-entropy, tokens) over the first validation sequences of one source, all ranks."""
+        n = self._eval_batch_count(manifest)
         if n == 0:
-            return {}
-        batches = self._batches(self.run.data.val_split, shuffle=False, loop=False)
+            return None
+        batches = self._batches(manifest, self.run.data.val_split, shuffle=False, loop=False)
         sums = torch.zeros(2, device=self.env.device, dtype=torch.float64)  # summed CE, tokens
-        self.model.eval()
         try:
             for _ in range(n):
                 inputs, targets = next(batches)
@@ -289,12 +459,37 @@ class Trainer:
                 n_tokens = float(targets.numel())
                 sums += torch.stack((out.ce.double() * n_tokens, torch.tensor(n_tokens, device=sums.device)))
         finally:
-            self.model.train()
             batches.close()
         if dist.is_initialized():
             dist.all_reduce(sums)
-        val_loss = (sums[0] / sums[1]).item()
-        return {"val_loss": val_loss, "val_ppl": math.exp(min(val_loss, 700.0))}
+        return sums
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean cross-entropy and perplexity on the first validation sequences (fixed, unshuffled).
+
+        ``val_loss`` pools the training sources' validation tokens; with several sources, or with
+        ``data.eval_sources``, each source is also reported as ``val_loss_<name>`` / ``val_ppl_<name>``.
+        """
+        per: dict[str, torch.Tensor] = {}
+        self.model.eval()
+        try:
+            for name, manifest in {**{n: m for n, (_, m) in self.sources.items()}, **self.eval_sources}.items():
+                sums = self._eval_sums(manifest)
+                if sums is not None:
+                    per[name] = sums
+        finally:
+            self.model.train()
+        pooled = [per[n] for n in self.sources if n in per]
+        out: dict[str, float] = {}
+        if pooled:
+            total = torch.stack(pooled).sum(0)
+            out["val_loss"] = (total[0] / total[1]).item()
+        if len(self.sources) > 1 or self.eval_sources:
+            out.update({f"val_loss_{name}": (t[0] / t[1]).item() for name, t in per.items()})
+        for key in [k for k in out if k.startswith("val_loss")]:
+            out[key.replace("val_loss", "val_ppl", 1)] = math.exp(min(out[key], 700.0))
+        return out
 
     # --- the loop --------------------------------------------------------------------------------
     def save(self) -> Path:
@@ -302,6 +497,13 @@ class Trainer:
         state = {"data": self.train_batches.state_dict(), "tokens": self.tokens_seen}
         return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, state,
                                     self.run.train.keep_checkpoints)
+
+    def _validate(self, due: bool) -> dict[str, float]:
+        """Run and log validation when ``due``; its metrics (empty when not due or nothing to validate)."""
+        val = self.evaluate() if due else {}
+        if val:
+            self.logger.log({"step": self.step, **val})
+        return val
 
     def _due(self, every: int) -> bool:
         return self.step == self.run.train.max_steps or (every > 0 and self.step % every == 0)
@@ -313,14 +515,19 @@ class Trainer:
             self.logger.write(f"{self.run_dir}: already at step {self.step} of {t.max_steps}; nothing to do")
         try:
             while self.step < t.max_steps:
-                last = self.train_step()
+                try:
+                    last = self.train_step()
+                except DataExhausted as exc:  # data.on_exhausted: stop
+                    self.optimizer.zero_grad(set_to_none=True)
+                    self.logger.write(f"source {exc.source!r} has no training sequences left at step {self.step} "
+                                      "(data.on_exhausted: stop); stopping the run")
+                    last.update(self._validate(t.eval_every > 0) if self.step else {})
+                    if self.step:
+                        self.save()
+                    break
                 if self.step % t.log_every == 0 or self.step == t.max_steps:
                     self.logger.log(last)
-                if t.eval_every and self._due(t.eval_every):
-                    val = self.evaluate()
-                    if val:
-                        self.logger.log({"step": self.step, **val})
-                        last.update(val)
+                last.update(self._validate(t.eval_every > 0 and self._due(t.eval_every)))
                 if self._due(t.checkpoint_every):
                     self.save()
                 if on_step is not None:
@@ -335,8 +542,6 @@ def train(config: str | Path | TrainRunConfig, out: str | Path, *, data: str | P
           tokenizer: str | Path | None = None, max_steps: int | None = None, resume: bool = False,
           init_from: str | Path | None = None) -> dict[str, Any]:
     """Train from a YAML path (or a config) into ``out``; the ``refinedweb train`` command."""
-    from refinedweb.trainer.config import load_run_config
-
     run = load_run_config(config) if not isinstance(config, TrainRunConfig) else config
     if max_steps is not None:
         if max_steps < 1:

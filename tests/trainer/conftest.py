@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from refinedweb.tokenize.manifest import tokenizer_sha256, write_manifest
-from refinedweb.trainer.config import TrainRunConfig, load_run_config
+from refinedweb.trainer.train import TrainRunConfig, load_run_config
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_YAML = REPO / "configs" / "train" / "tiny.yaml"

@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.checkpoint import find_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
-from refinedweb.trainer.config import ModelConfig, OptimConfig
+from refinedweb.trainer.checkpoint import (
+    find_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    load_model_weights,
+    save_checkpoint,
+)
+from refinedweb.trainer.model import ModelConfig
+from refinedweb.trainer.optim import OptimConfig
 from refinedweb.trainer.model import Falcon
 from refinedweb.trainer.optim import build_optimizer
 
@@ -49,3 +56,45 @@ def test_only_the_newest_k_are_kept_and_tmp_leftovers_are_ignored(tmp_path):
     assert find_checkpoint(tmp_path, 2).name == "step_00000002"
     with pytest.raises(UserError, match="no checkpoint for step 1"):
         find_checkpoint(tmp_path, 1)
+
+
+class _Plant:
+    """Unpickling this runs ``open(marker, "w")``: the marker file appears if the loader executes pickled code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_metadata_file_that_would_run_code_is_refused_without_running_it(tmp_path):
+    import pickle
+
+    model, opt = _trained()
+    path = save_checkpoint(tmp_path, 1, model, opt, {}, keep=1)
+    marker = tmp_path / "pwned"
+    (path / ".metadata").write_bytes(pickle.dumps(_Plant(marker)))
+    fresh = Falcon(CFG)
+    with pytest.raises(UserError, match=r"\.metadata: refused"):
+        load_checkpoint(path, fresh, build_optimizer(fresh, OptimConfig()))
+    with pytest.raises(UserError, match=r"\.metadata: refused"):
+        load_model_weights(path, Falcon(CFG))
+    assert not marker.exists()
+
+
+def test_a_checkpoint_entry_that_would_run_code_is_refused_without_running_it(tmp_path):
+    import torch.distributed.checkpoint as dcp
+
+    model, opt = _trained()
+    marker = tmp_path / "pwned"
+    path = tmp_path / "checkpoints" / "step_00000001"
+    # a well-formed checkpoint whose one non-tensor entry (the learning rate) unpickles into code
+    dcp.save({"model": model.state_dict(), "optim": {"param_groups.0.lr": _Plant(marker)}}, checkpoint_id=str(path))
+    (path / "trainer.json").write_text('{"step": 1}')
+    state = {"model": Falcon(CFG).state_dict(), "optim": {"param_groups.0.lr": 0.0}}
+    with pytest.raises(UserError, match="param_groups.0.lr: refused"):
+        from refinedweb.trainer.checkpoint import _dcp_load
+
+        _dcp_load(state, path)
+    assert not marker.exists()

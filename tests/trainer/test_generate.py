@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.generate import sample
 from refinedweb.trainer.model import Falcon
 
@@ -43,3 +43,49 @@ def test_top_1_equals_greedy_and_eot_stops(model):
 def test_an_empty_prompt_is_a_user_error(model):
     with pytest.raises(UserError):
         sample(model, [], max_new_tokens=1)
+
+
+LAYOUTS = {  # the three Falcon layouts of configs/train (shrunk)
+    "7b": dict(n_head=4, n_kv_head=1, parallel_residual=True, shared_attention_norm=True),
+    "40b": dict(n_head=4, n_kv_head=2, parallel_residual=True, shared_attention_norm=False),
+    "rw": dict(n_head=4, n_kv_head=4, parallel_residual=False, alibi=True, bias=True),
+}
+
+
+def _layout_model(layout: str) -> Falcon:
+    torch.manual_seed(0)
+    model = Falcon(ModelConfig(vocab_size=96, n_layer=2, d_model=64, max_seq_len=40, **LAYOUTS[layout])).eval()
+    with torch.no_grad():  # move LayerNorms and biases off their init too
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_cached_logits_equal_uncached_for_every_layout(layout):
+    model = _layout_model(layout)
+    ids = torch.randint(0, 96, (2, 40))
+    with torch.no_grad():
+        full = model(ids)  # (2, 40, vocab), no cache
+        cache = model.new_cache(batch=2)
+        parts = [model(ids[:, :16], cache=cache)]  # prefill
+        parts += [model(ids[:, t : t + 1], cache=cache) for t in range(16, 30)]  # one token per step
+        parts.append(model(ids[:, 30:40], cache=cache))  # a chunk after cached tokens
+    assert cache.length == 40
+    torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_the_cache_holds_n_kv_head_heads():
+    mqa, mha = _layout_model("7b"), _layout_model("rw")
+    a, b = mqa.new_cache(max_len=40), mha.new_cache(max_len=40)
+    assert a.k.shape == (2, 1, 1, 40, 16) and b.k.shape == (2, 1, 4, 40, 16)  # (layers, B, KV, L, hd)
+    assert b.nbytes == 4 * a.nbytes == 4 * 2 * (2 * 40 * 16 * 4)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_cached_sampling_equals_uncached_within_the_window(layout):
+    model = _layout_model(layout)
+    greedy = sample(model, [1, 2, 3], max_new_tokens=30, temperature=0)
+    assert greedy == sample(model, [1, 2, 3], max_new_tokens=30, temperature=0, use_cache=False)
+    sampled = dict(max_new_tokens=30, temperature=1.0, top_k=None, seed=4)
+    assert sample(model, [1, 2, 3], **sampled) == sample(model, [1, 2, 3], use_cache=False, **sampled)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from refinedweb.config import UserError
-from refinedweb.trainer.config import ModelConfig
 from refinedweb.trainer.hf import (
     load_hf,
     model_config_from_hf,
@@ -16,7 +15,7 @@ from refinedweb.trainer.hf import (
     qkv_to_hf,
     save_hf,
 )
-from refinedweb.trainer.model import Falcon
+from refinedweb.trainer.model import Falcon, ModelConfig
 
 transformers = pytest.importorskip("transformers")
 
@@ -76,6 +75,21 @@ def test_transformers_model_imported_gives_the_same_logits(layout, tmp_path):
         torch.testing.assert_close(ours(ids), theirs(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_greedy_generation_equals_transformers_generate(layout, tmp_path):
+    from refinedweb.trainer.generate import sample
+
+    ours = _perturbed(_config(layout))
+    save_hf(ours, tmp_path, eot_id=0)
+    theirs = transformers.FalconForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    prompt = torch.randint(1, 128, (1, 12), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = theirs.generate(prompt, max_new_tokens=24, min_new_tokens=24, do_sample=False, pad_token_id=0)
+    expected = out[0, prompt.shape[1]:].tolist()
+    got = sample(ours, prompt[0].tolist(), max_new_tokens=24, temperature=0, eot_id=None)
+    assert len(set(expected)) > 1 and got == expected
+
+
 def test_config_json_carries_falcons_layout_flags(tmp_path):
     save_hf(_perturbed(_config("40b")), tmp_path, eot_id=0)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -105,6 +119,20 @@ def test_sharded_export_loads_in_transformers_and_back(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(load_hf(tmp_path)(ids), ours(ids))
         torch.testing.assert_close(theirs(input_ids=ids).logits, ours(ids), atol=1e-5, rtol=1e-5)
+
+
+def test_export_over_an_older_export_leaves_none_of_its_files(tmp_path):
+    old = _perturbed(_config("7b"))
+    save_hf(old, tmp_path, eot_id=0, max_shard_bytes=200_000)  # sharded: numbered files + index
+    (tmp_path / "tokenizer_config.json").write_text('{"eos_token": "old"}')
+    (tmp_path / "README.md").write_text("kept")
+    new = Falcon(_config("7b")).eval()  # other weights, one file
+    save_hf(new, tmp_path, eot_id=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md", "config.json", "generation_config.json", "model.safetensors"]
+    ids = torch.randint(0, 128, (1, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(load_hf(tmp_path)(ids), new(ids))
 
 
 def test_sequential_block_with_grouped_heads_cannot_be_exported(tmp_path):

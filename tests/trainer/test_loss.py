@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from refinedweb.trainer import loss as loss_mod
-from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.loss import fused_lm_loss, reference_lm_loss
 from refinedweb.trainer.model import Falcon
 

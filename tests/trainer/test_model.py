@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from refinedweb.trainer.config import ModelConfig
+from refinedweb.trainer.model import ModelConfig
 from refinedweb.trainer.model import Falcon, alibi_bias, alibi_slopes, apply_rope, rope_tables
 
 LAYOUTS = {

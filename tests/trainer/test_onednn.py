@@ -35,3 +35,17 @@ def test_only_fp32_cpu_tensors_outside_autocast_take_the_onednn_path():
         assert not onednn.usable(x, w)
         assert onednn.linear(x, w).dtype == torch.bfloat16  # autocast's own linear
     torch.testing.assert_close(onednn.mm_nt(x, w), x @ w.t())
+
+
+def test_kernel_path_names_the_cpu_the_blas_and_the_isa(monkeypatch):
+    import torch
+
+    from refinedweb.trainer import onednn
+
+    line = onednn.kernel_path()
+    assert f"ISA {torch.backends.cpu.get_cpu_capability()}" in line and onednn.torch_blas() in line
+    assert ("fast path on" in line) is onednn.ENABLED
+    was = onednn.ENABLED
+    monkeypatch.setattr(onednn, "ENABLED", not was)
+    assert ("fast path on" in onednn.kernel_path()) is (not was)
+    assert onednn.cpu_model() and onednn.cpu_model() != "unknown"

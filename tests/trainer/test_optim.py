@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from refinedweb.trainer.config import ModelConfig, OptimConfig
+from refinedweb.trainer.model import ModelConfig
+from refinedweb.trainer.optim import OptimConfig
 from refinedweb.trainer.model import Falcon
 from refinedweb.trainer.optim import build_optimizer, lr_at, param_groups
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,8 +65,7 @@ def test_a_run_logs_validates_checkpoints_and_exports(tmp_path, token_dir, token
 
 _KILLED_RUN = textwrap.dedent("""
     import os, signal, sys
-    from refinedweb.trainer.config import load_run_config
-    from refinedweb.trainer.train import Trainer
+    from refinedweb.trainer.train import Trainer, load_run_config
 
     def die(metrics):
         if metrics["step"] == 12:  # two steps past the checkpoint at 10: they must be redone
@@ -116,6 +117,43 @@ def test_a_finished_run_is_not_overwritten_and_a_resume_must_match(tmp_path, tok
         Trainer(small_run(model={"n_layer": 3}, train={"max_steps": 1}), tmp_path / "run", data_dir=token_dir,
                 resume=True)
     assert train(run, tmp_path / "run", data=token_dir, resume=True, max_steps=2)["step"] == 2
+
+
+def test_resume_refuses_other_token_shards_made_by_the_same_tokenizer(tmp_path, token_dir, tokenizer_dir):
+    from refinedweb.tokenize.manifest import read_manifest
+
+    from .conftest import write_token_folder
+
+    run = small_run(train={"max_steps": 1, "eval_every": 0})
+    train(run, tmp_path / "run", data=token_dir)
+    manifest = read_manifest(token_dir)
+    docs = [list(range(1, 200)) + [manifest.eot_id]] * 20  # other text, same tokenizer and vocabulary
+    other = write_token_folder(tmp_path / "other", {"train": [docs], "val": [docs[:2]]}, tokenizer_dir=tokenizer_dir,
+                               vocab_size=manifest.vocab_size, eot_id=manifest.eot_id)
+    with pytest.raises(UserError, match="other token shards than the run was trained on"):
+        train(run, tmp_path / "run", data=other, resume=True, max_steps=2)
+    moved = tmp_path / "moved"
+    shutil.copytree(token_dir, moved)  # the same shards in another folder still resume
+    assert train(run, tmp_path / "run", data=moved, resume=True, max_steps=2)["step"] == 2
+
+
+def test_run_files_are_written_atomically(tmp_path, token_dir, monkeypatch):
+    import os
+
+    from refinedweb.trainer import checkpoint
+
+    run = small_run(train={"max_steps": 1, "eval_every": 0})
+    train(run, tmp_path / "run", data=token_dir)
+    before = {name: (tmp_path / "run" / name).read_bytes() for name in ("config.yaml", "run.json")}
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(checkpoint.os, "replace", lambda a, b: (renamed.append(Path(b).name), real_replace(a, b)))
+    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):  # a write that fails half way ...
+        train(run, tmp_path / "run", data=token_dir, resume=True, max_steps=2)
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in before} == before  # ... leaves the old files
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+    assert renamed == []
 
 
 def test_a_tokenizer_other_than_the_manifests_is_refused(tmp_path, token_dir):
