@@ -138,6 +138,8 @@ def run_stage(
     if len(out) != stats.docs_in:
         raise RuntimeError(f"stage {name} returned {len(out)} rows for {stats.docs_in}: a stage must keep every row")
     stats.histograms = signal_histograms(specs or {}, out)
+    for column in getattr(fn, "totals", ()):  # a stage's count signals, summed into the funnel
+        stats.extra[column] = int(pc.sum(out.column(column)).as_py() or 0)
     reasons = out.column(schema.DROP_REASON)
     keep = pc.is_null(reasons)
     kept = out.filter(keep).drop_columns([schema.DROP_REASON])
