@@ -44,7 +44,7 @@ def build_stages(cfg: StageConfigs) -> list[Stage]:
     if cfg.repetition.enabled:
         stages.append(RepetitionFilter(cfg.repetition))
     if cfg.quality.enabled:
-        stages.append(QualityFilter(cfg.quality))
+        stages.append(QualityFilter(cfg.quality, cfg.language.languages if cfg.language.enabled else ()))
     if cfg.lines.enabled:
         stages.append(LineFilter(cfg.lines))
     if cfg.pii.enabled:
