@@ -99,6 +99,7 @@ class LanguageFilter(DocumentFilter):
         super().__init__(config)
         self.model = LanguageModel(config.model_path)
         self.languages = frozenset(config.languages)
+        self.split_languages = len(self.languages) > 1  # the executor counts the funnel per language
         self.checks_by_language = {lang: RuleChecks(self.rules, replace(config, min_score=float(score)))
                                    for lang, score in config.min_score_by_language.items()}
 

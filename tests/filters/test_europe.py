@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from refinedweb import schema
@@ -75,3 +76,51 @@ def test_per_language_lid_threshold_is_validated_by_field():
         from_dict(LanguageConfig, {"languages": ["en", "de"], "min_score_by_language": {"de": 1.5}})
     with pytest.raises(ConfigError, match="'fr' is not one of languages"):
         from_dict(LanguageConfig, {"languages": ["en", "de"], "min_score_by_language": {"fr": 0.5}})
+
+
+@pytest.fixture(scope="module")
+def europe_run(pages_a, tmp_path_factory):
+    """pages-A refined with configs/refinedweb-europe.yaml: (output dir, stats)."""
+    from refinedweb.pipeline.config import load_config
+    from refinedweb.pipeline.runner import run
+    from tests.conftest import REPO
+
+    out = tmp_path_factory.mktemp("europe")
+    return out, run(load_config(str(REPO / "configs" / "refinedweb-europe.yaml")), [str(pages_a)], out, workers=2)
+
+
+def test_europe_run_writes_data_per_language_and_a_funnel_per_language(europe_run):
+    from refinedweb.report.funnel import language_rows
+
+    out, stats = europe_run
+    folders = sorted(p.name for p in (out / "data").iterdir() if p.is_dir())
+    assert {"de", "en"} <= set(folders) <= set(EUROPE)
+    assert not list((out / "data").glob("*.parquet"))  # nothing outside the language folders
+    for lang in folders:
+        for path in (out / "data" / lang).glob("*.parquet"):
+            assert set(pq.read_table(path).column(schema.LANGUAGE).to_pylist()) == {lang}
+    names, rows = language_rows(stats)
+    assert names[0] == "language" and names[-1] == "url_dedup"
+    written = {r["language"]: r["docs_written"] for r in rows}
+    on_disk = {lang: sum(pq.ParquetFile(p).metadata.num_rows for p in (out / "data" / lang).glob("*.parquet")) for lang in folders}
+    assert {k: v for k, v in written.items() if v} == on_disk
+    assert sum(on_disk.values()) == stats["docs_written"]
+    assert "pii_emails" in next(st for st in stats["stages"] if st["name"] == "pii")["extra"]
+
+
+def test_kept_documents_agree_with_an_independent_detector(europe_run):
+    """lingua (restricted to the eleven languages) agrees with lid.176 on >= 97% per language with >= 20 documents."""
+    lingua = pytest.importorskip("lingua")
+    out, _ = europe_run
+    detector = lingua.LanguageDetectorBuilder.from_iso_codes_639_1(
+        *[getattr(lingua.IsoCode639_1, lang.upper()) for lang in EUROPE]).build()
+    checked = {}
+    for folder in sorted(p for p in (out / "data").iterdir() if p.is_dir()):
+        texts = [t for p in folder.glob("*.parquet") for t in pq.read_table(p).column(schema.TEXT).to_pylist()]
+        if len(texts) < 20:
+            continue
+        found = [detector.detect_language_of(t[:5000]) for t in texts]
+        checked[folder.name] = sum(f is not None and f.iso_code_639_1.name.lower() == folder.name for f in found) / len(texts)
+    print(f"lingua agreement per language (>= 20 documents): {checked}")
+    assert {"de", "en"} <= set(checked)
+    assert all(share >= 0.97 for share in checked.values()), checked
