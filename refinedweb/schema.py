@@ -50,6 +50,11 @@ STOP_WORD_COUNT = "stop_word_count"
 LINES_REMOVED = "lines_removed"  # lines removed or edited
 LINES_REMOVED_WORD_FRAC = "lines_removed_word_frac"  # share of the document's words they held
 
+# PII anonymisation (filters/pii.py): replacements per document; the stage drops nothing
+PII_EMAILS = "pii_emails"
+PII_IPS = "pii_ips"
+PII_PHONES = "pii_phones"
+
 # --- drop reasons ----------------------------------------------------------------------------------
 # reading (pipeline/warc.py)
 WARC_NOT_RESPONSE = "warc_not_response"  # warcinfo, request, metadata, revisit records

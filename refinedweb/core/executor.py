@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -121,8 +121,11 @@ def run_stage(
     rejected_k: int = 0,
     chars_in: int | None = None,
     specs: Mapping[str, SignalSpec] | None = None,
+    by_language: bool = False,
 ) -> tuple[pa.Table, StageStats, pa.Table | None]:
     """Apply one stage; return the kept rows, the stage's counters and a sample of what it dropped.
+
+    ``by_language``: also count per ``language`` label (runs of several target languages).
 
     ``specs`` are the signals the stage thresholds (its ``histogram_specs``), binned over its rows.
 
@@ -138,6 +141,8 @@ def run_stage(
     if len(out) != stats.docs_in:
         raise RuntimeError(f"stage {name} returned {len(out)} rows for {stats.docs_in}: a stage must keep every row")
     stats.histograms = signal_histograms(specs or {}, out)
+    for column in getattr(fn, "totals", ()):  # a stage's count signals, summed into the funnel
+        stats.extra[column] = int(pc.sum(out.column(column)).as_py() or 0)
     reasons = out.column(schema.DROP_REASON)
     keep = pc.is_null(reasons)
     kept = out.filter(keep).drop_columns([schema.DROP_REASON])
@@ -150,18 +155,44 @@ def run_stage(
             rejected = _rejected_rows(dropped, name, rejected_k)
     stats.docs_out = len(kept)
     stats.chars_out = chars(kept)
+    if by_language and schema.LANGUAGE in out.column_names:
+        stats.languages = language_counts(out, keep)
     return kept, stats, rejected
 
 
+def language_counts(out: pa.Table, keep: pa.ChunkedArray) -> dict[str, dict[str, Any]]:
+    """``{label: {docs_in, docs_out, chars_out, dropped}}`` of one stage's rows (``out``, ``keep`` its mask)."""
+    labels = pc.fill_null(out.column(schema.LANGUAGE), "")
+    text = out.column(schema.TEXT) if schema.TEXT in out.column_names else pa.nulls(len(out), pa.string())
+    rows = pa.table({"lang": labels, "keep": keep, "reason": out.column(schema.DROP_REASON),
+                     "chars": pc.fill_null(pc.utf8_length(text.cast(pa.string())), 0)})
+    counts: dict[str, dict[str, Any]] = {}
+    for r in rows.group_by(["lang", "keep", "reason"], use_threads=False).aggregate([("chars", "sum"), ("chars", "count")]).to_pylist():
+        entry = counts.setdefault(r["lang"], {"docs_in": 0, "docs_out": 0, "chars_out": 0, "dropped": {}})
+        entry["docs_in"] += r["chars_count"]
+        if r["keep"]:
+            entry["docs_out"] += r["chars_count"]
+            entry["chars_out"] += r["chars_sum"]
+        else:
+            entry["dropped"][r["reason"]] = r["chars_count"]
+    return counts
+
+
 def refine(stages: Sequence[Stage], table: pa.Table, rejected_k: int = 0) -> tuple[pa.Table, list[StageStats], pa.Table]:
-    """Run the reader's verdicts then every stage in order over one file's batch of records."""
+    """Run the reader's verdicts then every stage in order over one file's batch of records.
+
+    Counts go per language too where a stage says the run has several target languages
+    (``split_languages``: the language stage of RefinedWeb-Europe).
+    """
+    by_language = False  # from the language stage on: before it, documents have no language yet
     all_stats, samples = [], []
     table, st, rej = run_stage(READ_STAGE, table, lambda t: t, rejected_k)
     all_stats.append(st)
     samples.append(rej)
     for stage in stages:
         specs = getattr(stage, "histogram_specs", None)
-        table, st, rej = run_stage(stage.name, table, stage, rejected_k, st.chars_out, specs)
+        by_language = by_language or getattr(stage, "split_languages", False)
+        table, st, rej = run_stage(stage.name, table, stage, rejected_k, st.chars_out, specs, by_language)
         all_stats.append(st)
         samples.append(rej)
     samples = [s for s in samples if s is not None and len(s)]

@@ -30,6 +30,9 @@ class StageStats:
     """Signal name -> fixed-bin histogram over the documents entering the stage (core/histogram.py)."""
     extra: dict[str, int] = field(default_factory=dict)
     """Stage-specific counters (e.g. exact dedup's spans and characters cut); in stats.json only when set."""
+    languages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per ``language`` label, ``{docs_in, docs_out, chars_out, dropped}`` (runs of several target
+    languages, from the language stage on); in stats.json only when set."""
 
     def add(self, other: "StageStats") -> None:
         self.docs_in += other.docs_in
@@ -42,6 +45,12 @@ class StageStats:
         merge_histograms(self.histograms, other.histograms)
         for key, n in other.extra.items():
             self.extra[key] = self.extra.get(key, 0) + n
+        for lang, counts in other.languages.items():
+            mine = self.languages.setdefault(lang, {"docs_in": 0, "docs_out": 0, "chars_out": 0, "dropped": {}})
+            for key in ("docs_in", "docs_out", "chars_out"):
+                mine[key] += counts[key]
+            for reason, n in counts["dropped"].items():
+                mine["dropped"][reason] = mine["dropped"].get(reason, 0) + n
 
     @property
     def docs_dropped(self) -> int:
@@ -55,13 +64,18 @@ class StageStats:
             del d["histograms"]  # stages without threshold signals keep the original shape
         if not self.extra:
             del d["extra"]  # stats.json keeps its earlier shape for stages without extra counters
+        if not self.languages:
+            del d["languages"]  # single-language runs keep the earlier shape
+        else:
+            d["languages"] = dict(sorted(self.languages.items()))
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StageStats":
         fields = {k: d[k] for k in ("name", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "seconds")}
         histograms = {k: dict(h) for k, h in (d.get("histograms") or {}).items()}
-        return cls(**fields, histograms=histograms, extra=dict(d.get("extra") or {}))
+        languages = {k: {**v, "dropped": dict(v["dropped"])} for k, v in (d.get("languages") or {}).items()}
+        return cls(**fields, histograms=histograms, extra=dict(d.get("extra") or {}), languages=languages)
 
 
 def merge_stages(into: list[StageStats], more: Iterable[StageStats]) -> list[StageStats]:
@@ -136,7 +150,7 @@ class FileState:
     errors: int | None = None
     error_messages: list[str] | None = None
     stages: list[StageStats] = field(default_factory=list)
-    shard: str | None = None
+    shard: str | list[str] | None = None  # several files: the final rows split by language (data/<language>/)
     docs_written: int | None = None
 
     def state_json(self) -> dict[str, Any]:

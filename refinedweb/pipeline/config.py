@@ -15,6 +15,7 @@ from refinedweb.core.output import OutputConfig
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.filters.language import LanguageConfig
 from refinedweb.filters.lines import LinesConfig
+from refinedweb.filters.pii import PiiConfig
 from refinedweb.filters.quality import QualityConfig
 from refinedweb.filters.repetition import RepetitionConfig
 from refinedweb.filters.url import UrlFilterConfig
@@ -78,6 +79,7 @@ class PipelineConfig:
     repetition: RepetitionConfig = field(default_factory=RepetitionConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     lines: LinesConfig = field(default_factory=LinesConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)

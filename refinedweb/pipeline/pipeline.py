@@ -12,6 +12,7 @@ from typing import Protocol
 from refinedweb.core.stage import Stage
 from refinedweb.filters.language import LanguageConfig, LanguageFilter
 from refinedweb.filters.lines import LineFilter, LinesConfig
+from refinedweb.filters.pii import PiiAnonymizer, PiiConfig
 from refinedweb.filters.quality import QualityConfig, QualityFilter
 from refinedweb.filters.repetition import RepetitionConfig, RepetitionFilter
 from refinedweb.filters.url import UrlFilter, UrlFilterConfig
@@ -27,6 +28,7 @@ class StageConfigs(Protocol):
     repetition: RepetitionConfig
     quality: QualityConfig
     lines: LinesConfig
+    pii: PiiConfig
 
 
 def build_stages(cfg: StageConfigs) -> list[Stage]:
@@ -42,7 +44,9 @@ def build_stages(cfg: StageConfigs) -> list[Stage]:
     if cfg.repetition.enabled:
         stages.append(RepetitionFilter(cfg.repetition))
     if cfg.quality.enabled:
-        stages.append(QualityFilter(cfg.quality))
+        stages.append(QualityFilter(cfg.quality, cfg.language.languages if cfg.language.enabled else ()))
     if cfg.lines.enabled:
         stages.append(LineFilter(cfg.lines))
+    if cfg.pii.enabled:
+        stages.append(PiiAnonymizer(cfg.pii))  # last before dedup: pages differing only in an address still deduplicate
     return stages

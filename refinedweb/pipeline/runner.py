@@ -369,7 +369,9 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers:
     refined = time.perf_counter()
     done = [s for s in inputs if out.is_done(s)]
     shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in done]
-    result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason)
+    by_language = config.language.enabled and len(config.language.languages) > 1
+    result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason,
+                         by_language=by_language)
     out.absorb_rejected(config.output)  # the dedup phase's per-shard samples join the run's one sample
     if result.skipped:
         _log(f"dedup: already done for these {len(shards)} shards in {output}")

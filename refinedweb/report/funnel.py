@@ -80,10 +80,45 @@ def funnel_rows(stats: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def language_rows(stats: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """RefinedWeb-Europe's funnel per language: (stage names, a row per language kept by language ID).
+
+    Each row has ``language``, ``docs_out`` per stage (from the language stage on), the documents and
+    characters written and the share of the language-ID'd documents that was written. Empty for
+    single-language runs, whose stats.json carries no per-language counts.
+    """
+    stages = [st for st in stats["stages"] if st.get("languages")]
+    if not stages:
+        return [], []
+    first = stages[0]["languages"]
+    rows = []
+    for lang in sorted((k for k, v in first.items() if v["docs_out"]), key=lambda k: -first[k]["docs_out"]):
+        outs = [st["languages"].get(lang, {"docs_out": 0, "chars_out": 0}) for st in stages]
+        rows.append({"language": lang, "docs_out": [o["docs_out"] for o in outs], "docs_written": outs[-1]["docs_out"],
+                     "chars_written": outs[-1]["chars_out"], "kept": share(outs[-1]["docs_out"], outs[0]["docs_out"])})
+    return [st["name"] for st in stages], rows
+
+
+def format_languages(stats: dict[str, Any]) -> str:
+    """``language_rows`` as a terminal table (empty string for single-language runs)."""
+    names, rows = language_rows(stats)
+    if not rows:
+        return ""
+    lines = ["per language: documents out of each stage", f"{'language':<9}" + "".join(f" {n[:10]:>10}" for n in names)
+             + f" {'kept':>7} {'chars out':>12}"]
+    for r in rows:
+        lines.append(f"{r['language']:<9}" + "".join(f" {n:>10}" for n in r["docs_out"]) + f" {r['kept']:>7.1%} {r['chars_written']:>12}")
+    return "\n".join(lines)
+
+
 def funnel_json(run: Run) -> dict[str, Any]:
     """The funnel for scripts: run totals and ``funnel_rows`` (no per-file detail, no histograms)."""
     keys = ("records_read", "docs_written", "wall_seconds")
-    return {"output": str(run.path), **{k: run.stats[k] for k in keys if k in run.stats}, "stages": funnel_rows(run.stats)}
+    out = {"output": str(run.path), **{k: run.stats[k] for k in keys if k in run.stats}, "stages": funnel_rows(run.stats)}
+    names, rows = language_rows(run.stats)
+    if rows:
+        out["languages"] = {"stages": names, "rows": rows}
+    return out
 
 
 def format_funnel(stats: dict[str, Any]) -> str:
@@ -99,7 +134,8 @@ def format_funnel(stats: dict[str, Any]) -> str:
             f" {r['chars_in']:>14} {r['chars_out']:>14} {r['seconds']:>7.1f}  {reasons}"
         )
     lines.append(f"records read {stats['records_read']}, documents written {stats['docs_written']}")
-    return "\n".join(lines)
+    per_language = format_languages(stats)
+    return "\n".join(lines + ([per_language] if per_language else []))
 
 
 def _union(a: list[str], b: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from refinedweb import schema
 from refinedweb.core.output import read_rejected
 from refinedweb.report import charts
-from refinedweb.report.funnel import Run, funnel_rows
+from refinedweb.report.funnel import Run, funnel_rows, language_rows
 from refinedweb.report.inspect import format_signals, text_preview
 
 REPORT_FILE, FUNNEL_PNG = "report.html", "funnel.png"
@@ -59,6 +59,23 @@ def _funnel_table(run: Run) -> str:
                  f"{r['kept_of_input']:.1%}", f"{r['chars_in']:,}", f"{r['chars_out']:,}", f"{r['chars_kept_of_stage']:.1%}",
                  f"{r['seconds']:.1f}"]  # fmt: skip
         out.append(f"<tr><td>{html.escape(r['name'])}</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
+def _languages_section(run: Run) -> str:
+    """RefinedWeb-Europe: documents out of each stage per language, beside the total (empty for one language)."""
+    names, rows = language_rows(run.stats)
+    if not rows:
+        return ""
+    head = ["language", *names, "kept of language ID", "chars written"]
+    out = ['<h2 id="languages">Funnel per language</h2>',
+           '<table id="languages-table"><tr>' + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    totals = [st["docs_out"] for st in run.stats["stages"] if st.get("languages")]
+    for r in rows + [{"language": "total", "docs_out": totals, "kept": totals[-1] / (totals[0] or 1),
+                      "chars_written": run.stats["stages"][-1]["chars_out"]}]:
+        cells = [f"{n:,}" for n in r["docs_out"]] + [f"{r['kept']:.1%}", f"{r['chars_written']:,}"]
+        out.append(f"<tr><td>{html.escape(r['language'])}</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -136,6 +153,7 @@ def render(run: Run, funnel_png: bytes) -> str:
             '<h2 id="funnel-chart">Funnel</h2>',
             _img(funnel_png, "funnel: share of documents and characters kept after each stage"),
             _funnel_table(run),
+            _languages_section(run),
             '<h2 id="reasons-chart">Drop reasons and signals per stage</h2>',
             _reasons_table(run),
             _stage_sections(run),
