@@ -123,7 +123,7 @@ def hold_out(src: Path, dest: Path, ids: set[str], urls: set[str]) -> dict[str, 
 def raw_refinery_config(config):
     """The refinery config with only extraction and language identification: filters and dedup off."""
     off = {name: dataclasses.replace(getattr(config, name), enabled=False)
-           for name in ("url_filter", "repetition", "quality", "lines")}
+           for name in ("url_filter", "repetition", "quality", "lines", "pii")}
     output = dataclasses.replace(config.output, report=False, rejected_per_reason=0)
     return dataclasses.replace(config, dedup=config.dedup.with_kinds([]), output=output, **off)
 

@@ -63,7 +63,8 @@ def test_ablate_holds_out_the_eval_text_and_writes_table_and_curves(tmp_path, co
 
 
 def test_the_raw_corpus_config_keeps_only_extraction_and_language(shared_data):
-    from refinedweb.pipeline.pipeline import build_stages, load_config
+    from refinedweb.pipeline.config import load_config
+    from refinedweb.pipeline.pipeline import build_stages
 
     from .conftest import REPO
 

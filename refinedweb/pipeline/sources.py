@@ -57,10 +57,11 @@ class SourcesConfig:
 
     def __post_init__(self) -> None:
         check(self.cc_base_url.startswith(("http://", "https://")), "cc_base_url", "must be an http(s) URL")
-        check(self.http_retries >= 0, "http_retries", f"must be >= 0, got {self.http_retries}")
-        check(self.http_timeout_s > 0, "http_timeout_s", f"must be > 0, got {self.http_timeout_s}")
-        check(self.retry_backoff_s >= 0, "retry_backoff_s", f"must be >= 0, got {self.retry_backoff_s}")
-        check(self.http_deadline_s > 0, "http_deadline_s", f"must be > 0, got {self.http_deadline_s}")
+        check(0 <= self.http_retries <= 100, "http_retries", f"must be in [0, 100], got {self.http_retries}")
+        # finite and bounded: an infinite timeout overflows the socket layer (OverflowError), not a user error
+        check(0 < self.http_timeout_s <= 3600, "http_timeout_s", f"must be in (0, 3600] seconds, got {self.http_timeout_s}")
+        check(0 <= self.retry_backoff_s <= 3600, "retry_backoff_s", f"must be in [0, 3600] seconds, got {self.retry_backoff_s}")
+        check(0 < self.http_deadline_s <= 7 * 86400, "http_deadline_s", f"must be in (0, 604800] seconds, got {self.http_deadline_s}")
 
 
 class RemoteInputError(OSError):

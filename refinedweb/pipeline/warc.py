@@ -56,8 +56,6 @@ _BLOCK = 1 << 18  # warcio's read block; bigger than its 16 KiB default, fewer P
 class ReaderConfig:
     """Reading WARC / ARC / WET records into raw-document batches."""
 
-    enabled: bool = True
-    """Reading is the pipeline's first step and cannot be switched off; kept for the uniform shape."""
     batch_size: int = 256
     """Rows (records, kept or dropped) per yielded table."""
     max_batch_bytes: int = 256 << 20
@@ -80,10 +78,10 @@ class ReaderConfig:
     past it is a ``warc_record_error`` row, a WARC head or junk line a file error (issue 18)."""
 
     def __post_init__(self) -> None:
-        check(self.enabled, "enabled", "the reader cannot be disabled")
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
         check(1 <= self.max_batch_bytes <= 1 << 30, "max_batch_bytes", f"must be in [1, 2^30], got {self.max_batch_bytes}")
-        check(self.max_payload_bytes >= 1024, "max_payload_bytes", f"must be >= 1024, got {self.max_payload_bytes}")
+        check(1024 <= self.max_payload_bytes <= 1 << 30, "max_payload_bytes",
+              f"must be in [1024, 2^30] (one record's body is held in memory), got {self.max_payload_bytes}")
         check(self.sniff_bytes >= 16, "sniff_bytes", f"must be >= 16, got {self.sniff_bytes}")
         check(self.charset_scan_bytes >= 64, "charset_scan_bytes", f"must be >= 64, got {self.charset_scan_bytes}")
         check(self.detect_bytes >= 64, "detect_bytes", f"must be >= 64, got {self.detect_bytes}")

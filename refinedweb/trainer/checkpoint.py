@@ -44,6 +44,7 @@ from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
 from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from refinedweb.config import UserError, from_dict
+from refinedweb.core.io import fsync_dir
 from refinedweb.trainer.model import Falcon, ModelConfig
 
 CHECKPOINTS = "checkpoints"
@@ -164,7 +165,7 @@ def _write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 # --- the run folder --------------------------------------------------------------------------------
@@ -231,14 +232,6 @@ def find_checkpoint(run_dir: Path, step: int | None = None) -> Path:
     return found[-1][1]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     trainer_state: dict[str, Any], keep: int) -> Path:
     """Write checkpoint ``step`` atomically (a collective under torchrun) and prune to the newest ``keep``."""
@@ -257,11 +250,11 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer:
             json.dump({"step": step, **trainer_state}, fh, indent=2)
             fh.flush()
             os.fsync(fh.fileno())
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-        _fsync_dir(root)
+        fsync_dir(root)
         for _, old in list_checkpoints(run_dir)[:-keep]:
             shutil.rmtree(old)
     _barrier()

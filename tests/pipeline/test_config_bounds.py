@@ -18,6 +18,10 @@ from refinedweb.pipeline.config import load_config
         ("output:\n  compression_level: 0\n", "output.compression_level"),
         ("dedup:\n  minhash:\n    bands: 450\n    rows_per_band: 1000\n", "dedup.minhash.rows_per_band"),  # 450k hashes
         ("dedup:\n  exact:\n    memory_budget_mb: 100000000\n", "dedup.exact.memory_budget_mb"),
+        ("sources:\n  http_timeout_s: .inf\n", "sources.http_timeout_s"),  # socket settimeout(inf) raised OverflowError
+        ("sources:\n  retry_backoff_s: .inf\n", "sources.retry_backoff_s"),
+        ("sources:\n  http_deadline_s: .inf\n", "sources.http_deadline_s"),
+        ("reader:\n  max_payload_bytes: 100000000000\n", "reader.max_payload_bytes"),  # 100 GB per record in memory
     ],
 )
 def test_out_of_range_config_value_is_refused_naming_the_field(yaml_text, field, tmp_path):
