@@ -161,7 +161,35 @@ def shuffled_stream(tokens: np.ndarray, offsets: np.ndarray, rng: np.random.Gene
     return tokens[index]
 
 
-class PackedBatches:
+class SequenceBatches:
+    """Batches of (inputs, targets) from ``next_sequence()``: each rank takes every world_size-th sequence."""
+
+    batch_size: int
+    rank: int
+    world_size: int
+
+    def next_sequence(self) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = []
+        for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
+            for owner in range(self.world_size):
+                seq = self.next_sequence()
+                if seq is None:
+                    break
+                if owner == self.rank:
+                    rows.append(seq.astype(np.int64))
+        if not rows:
+            raise StopIteration
+        batch = torch.from_numpy(np.stack(rows))  # (B, T + 1)
+        return batch[:, :-1], batch[:, 1:]  # inputs, targets: (B, T) each
+
+
+class PackedBatches(SequenceBatches):
     """Endless (or, with ``loop=False``, one-pass) iterator of (inputs, targets) int64 batches (B, T)."""
 
     def __init__(
@@ -253,23 +281,6 @@ class PackedBatches:
             del self._cache[stale]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self
-
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = []
-        for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
-            for owner in range(self.world_size):
-                seq = self.next_sequence()
-                if seq is None:
-                    break
-                if owner == self.rank:
-                    rows.append(seq.astype(np.int64))
-        if not rows:
-            raise StopIteration
-        batch = torch.from_numpy(np.stack(rows))  # (B, T + 1)
-        return batch[:, :-1], batch[:, 1:]  # inputs, targets: (B, T) each
-
     def close(self) -> None:
         """Stop the read-ahead thread."""
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -283,7 +294,7 @@ class DataExhausted(StopIteration):
         self.source = source
 
 
-class Mixture:
+class Mixture(SequenceBatches):
     """Training batches drawn from several sources by weight; deterministic by seed, resumable exactly.
 
     Sequence ``g`` of the run (counted over all ranks) comes from the source that a generator seeded
@@ -321,19 +332,6 @@ class Mixture:
             raise DataExhausted(name)
         self.sequences += 1
         return seq
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        return self
-
-    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = []
-        for _ in range(self.batch_size):  # one round = one sequence per rank, so all ranks stay in step
-            for owner in range(self.world_size):
-                seq = self.next_sequence()
-                if owner == self.rank:
-                    rows.append(seq.astype(np.int64))
-        batch = torch.from_numpy(np.stack(rows))  # (B, T + 1)
-        return batch[:, :-1], batch[:, 1:]  # inputs, targets: (B, T) each
 
     def seen(self) -> dict[str, int]:
         """Training sequences drawn so far from each source (all ranks)."""
