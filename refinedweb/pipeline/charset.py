@@ -123,11 +123,6 @@ def html_to_utf8(
     return body.decode(guess or "utf-8", "replace").encode("utf-8")
 
 
-def decode_html(body: bytes, http_charset: str | None = None) -> str:
-    """An HTML payload as ``str`` (see ``html_to_utf8``)."""
-    return html_to_utf8(body, http_charset).decode("utf-8")
-
-
 def is_utf8(data: bytes) -> bool:
     """True when ``data`` is valid UTF-8 (checked in C by the codec)."""
     try:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from refinedweb.pipeline.charset import codec_for, decode_html, sniff_html
+from refinedweb.pipeline.charset import codec_for, html_to_utf8, sniff_html
+
+
+def decode_html(body: bytes, http_charset: str | None = None) -> str:
+    """The test's view of ``html_to_utf8``: the payload as ``str``."""
+    return html_to_utf8(body, http_charset).decode("utf-8")
 
 
 def test_charset_from_http_header_meta_and_detection():
