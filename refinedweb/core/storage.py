@@ -32,7 +32,8 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+import shutil
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
 import pyarrow.fs as pafs
@@ -107,14 +108,19 @@ def configure(config: StorageConfig) -> None:
             os.environ[name] = value
     if s3.anonymous:
         os.environ[ANONYMOUS_ENV] = "1"
-    os.environ[MAX_ATTEMPTS_ENV] = str(s3.max_attempts)
+    if s3.max_attempts != S3Config.max_attempts:
+        os.environ[MAX_ATTEMPTS_ENV] = str(s3.max_attempts)
     _filesystem.cache_clear()
 
 
 def ray_env() -> dict[str, str]:
-    """The storage variables of this process, for a Ray cluster's ``runtime_env`` (workers on other hosts)."""
+    """This process's storage settings, for a Ray job's ``runtime_env`` (workers on other hosts).
+
+    Keys are not passed: a cluster's nodes have their own credentials (an instance role, their
+    environment), and a runtime_env is shown in Ray's dashboard.
+    """
     names = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
-             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", ANONYMOUS_ENV, MAX_ATTEMPTS_ENV)
+             ANONYMOUS_ENV, MAX_ATTEMPTS_ENV)
     return {n: os.environ[n] for n in names if os.environ.get(n)}
 
 
@@ -282,11 +288,11 @@ class Remote:
     def with_suffix(self, suffix: str) -> Remote:
         return self.parent / (self.stem + suffix)
 
-    def relative_to(self, other: Remote) -> str:
+    def relative_to(self, other: Remote) -> PurePosixPath:
         prefix = other.url + "/"
         if not self.url.startswith(prefix):
             raise ValueError(f"{self} is not under {other}")
-        return self.url[len(prefix):]
+        return PurePosixPath(self.url[len(prefix):])
 
     def resolve(self) -> Remote:
         return self
@@ -363,7 +369,7 @@ class Remote:
             pass
 
     def read_bytes(self) -> bytes:
-        with self.fs.open_input_stream(self.key) as f:
+        with self.fs.open_input_stream(self.key, compression=None) as f:
             return f.read()
 
     def read_text(self, encoding: str = "utf-8") -> str:
@@ -371,7 +377,7 @@ class Remote:
 
     def write_bytes(self, data: bytes) -> None:
         """One upload: the key appears whole when it completes (written at once, never streamed half)."""
-        with self.fs.open_output_stream(self.key) as f:
+        with self.fs.open_output_stream(self.key, compression=None) as f:
             f.write(data)
 
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
@@ -393,7 +399,7 @@ class Remote:
         if mode in ("rb", "r"):
             return self.fs.open_input_file(self.key)
         if mode == "wb":
-            return self.fs.open_output_stream(self.key)
+            return self.fs.open_output_stream(self.key, compression=None)
         raise ValueError(f"{self}: mode {mode!r} not supported on object storage")
 
 
@@ -421,3 +427,35 @@ def local(path: StoragePath, what: str) -> Path:
         raise UserError(f"{path}: {what} must be a local path")
     return path
 
+
+
+def stat_key(path: str | os.PathLike | Remote) -> tuple[int, int]:
+    """``(size, mtime_ns)`` of a local file or a key: what tells a changed input from the same one."""
+    where = location(path)
+    if isinstance(where, Remote):
+        info = where.info()
+        if info.type != pafs.FileType.File:
+            raise FileNotFoundError(f"{where}: no such key")
+        return info.size or 0, int(info.mtime_ns or 0)
+    st = os.stat(where)
+    return st.st_size, st.st_mtime_ns
+
+
+def copy_file(source: StoragePath, dest: StoragePath) -> None:
+    """Copy one file between any two storages (a server-side copy within one object store)."""
+    if isinstance(source, Remote) and isinstance(dest, Remote) and source.fs == dest.fs:
+        source.fs.copy_file(source.key, dest.key)
+    elif isinstance(dest, Remote):
+        dest.upload(source)
+    elif isinstance(source, Remote):
+        pafs.copy_files(source.key, str(dest), source_filesystem=source.fs, destination_filesystem=pafs.LocalFileSystem())
+    else:
+        shutil.copyfile(source, dest)
+
+
+def remove_tree(path: StoragePath) -> None:
+    """Delete a folder and all below it (every key under a prefix); absent is fine."""
+    if isinstance(path, Remote):
+        path.rmtree()
+    else:
+        shutil.rmtree(path, ignore_errors=True)

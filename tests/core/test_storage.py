@@ -103,6 +103,15 @@ def test_keys_folders_and_globs_resolve_like_local_ones(s3_bucket):
         resolve_inputs(url("crawl/*.arc"))
 
 
+def test_bytes_are_stored_as_given_whatever_the_name(s3_bucket):
+    import gzip
+
+    data = gzip.compress(b"crawl-data/x.warc.gz\n")
+    target = location(s3_bucket.url("cc/warc.paths.gz"))
+    target.write_bytes(data)  # pyarrow would gzip a .gz name again by default
+    assert target.read_bytes() == data and target.size() == len(data)
+
+
 def test_parquet_round_trip_and_column_check_on_s3(s3_bucket):
     write_table(pa.table({"text": ["a", "b"]}), s3_bucket.url("shards/x.parquet"))
     assert resolve_inputs(s3_bucket.url("shards"), PARQUET) == [s3_bucket.url("shards/x.parquet")]
