@@ -297,6 +297,9 @@ class Remote:
     def resolve(self) -> Remote:
         return self
 
+    def is_absolute(self) -> bool:
+        return True
+
     def expanduser(self) -> Remote:
         return self
 
@@ -459,3 +462,23 @@ def remove_tree(path: StoragePath) -> None:
         path.rmtree()
     else:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def download_tree(path: Remote, local: Path) -> Path:
+    """Every key below ``path`` copied under the local folder ``local`` (for libraries that read only local files)."""
+    for key in path.walk_files():
+        dest = local / key.relative_to(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        copy_file(key, dest)
+    return local
+
+
+def upload_tree(local: Path, path: Remote, last: tuple[str, ...] = ()) -> None:
+    """Every file below the local folder ``local`` uploaded under ``path``; the names in ``last`` after the others.
+
+    ``last`` holds what a reader takes as the mark of a whole folder (an HF ``config.json``), so
+    a cut-off upload never looks whole.
+    """
+    files = sorted((f for f in local.rglob("*") if f.is_file()), key=lambda f: (f.name in last, f.as_posix()))
+    for file in files:
+        (path / file.relative_to(local).as_posix()).upload(file)
