@@ -1,10 +1,15 @@
-"""The refinery with object storage: a snapshot read over s3:// into an s3:// output equals a local run; resume redoes a file without its marker."""
+"""The refinery with object storage: a snapshot read over s3:// into an s3:// output, SIGKILLed and resumed, equals a local run; a file without its marker is redone."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +19,7 @@ from refinedweb import schema
 from refinedweb.core.io import read_table
 from refinedweb.core.storage import location
 from tests.pipeline.ccserver import SNAPSHOT, build_snapshot
+from tests.pipeline.test_runner import _kill_ray_under
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "refinedweb.cli"]
@@ -51,22 +57,42 @@ def _counts(stats: dict) -> list[dict]:
     return [{k: s[k] for k in COUNTS} for s in stats["stages"]]
 
 
+def _killed_run(cmd: list[str], out: str) -> None:
+    """``cmd`` SIGKILLed (with its Ray processes) as soon as its first input file is marked done in ``out``."""
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rw", dir="/tmp"))  # short: Ray's socket paths must fit 107 bytes
+    proc = subprocess.Popen(CLI + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not list((location(out) / "state").glob("*.json")) and proc.poll() is None:
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        _kill_ray_under(ray_tmp)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
 def test_a_snapshot_over_s3_into_s3_equals_a_local_run_and_resumes(s3_bucket, sample_warc, tmp_path):
     crawl = tmp_path / "cc"
-    listed = build_snapshot(crawl, files=1, pages=4, extra=[sample_warc])
+    listed = build_snapshot(crawl, files=2, pages=4, extra=[sample_warc])
     _upload(crawl, location(s3_bucket.url("cc")))
     cfg = tmp_path / "s3.yaml"
-    cfg.write_text(f"sources:\n  cc_base_url: {s3_bucket.url('cc')}\noutput:\n  report: false\n")
+    cfg.write_text(f"sources:\n  cc_base_url: {s3_bucket.url('cc')}\noutput:\n  report: false\n"
+                   "reader:\n  batch_size: 10\nrunner:\n  batch_size: 10\n")  # files then finish one by one
     local_cfg = tmp_path / "local.yaml"
     local_cfg.write_text("output:\n  report: false\n")
     out = s3_bucket.url("runs/out")
-    _cli("run", str(cfg), "--snapshot", SNAPSHOT, "--output", out, "--workers", "1")
+    run = ["run", str(cfg), "--snapshot", SNAPSHOT, "--output", out, "--workers", "1"]
+    _killed_run(run, out)
+    assert list((location(out) / "state").glob("*.json")) and not (location(out) / "stats.json").is_file()
+    _cli(*run)  # resumes after SIGKILL
     _cli("run", str(local_cfg), "--input", *[str(crawl / p) for p in listed], "--output", str(tmp_path / "local"), "--workers", "1")
 
     stats = json.loads((location(out) / "stats.json").read_text())
     local = json.loads((tmp_path / "local" / "stats.json").read_text())
     assert [f["path"] for f in stats["files"]] == [s3_bucket.url(f"cc/{p}") for p in listed]
-    assert stats["records_read"] == local["records_read"] == 13 + 37
+    assert stats["records_read"] == local["records_read"] == 2 * 13 + 37
     assert _counts(stats) == _counts(local)
     assert _corpus(out) == _corpus(tmp_path / "local") and stats["docs_written"] > 0
     assert not (location(out) / ".lock").is_file()
@@ -77,7 +103,7 @@ def test_a_snapshot_over_s3_into_s3_equals_a_local_run_and_resumes(s3_bucket, sa
     state.unlink()
     shard.write_bytes(b"PAR1 half an upload")
     res = _cli("run", str(cfg), "--snapshot", SNAPSHOT, "--output", out, "--workers", "1")
-    assert "resuming: 1 of 2 input files already done" in res.stderr
+    assert "resuming: 2 of 3 input files already done" in res.stderr
     assert _corpus(out) == _corpus(tmp_path / "local")
     assert _counts(json.loads((location(out) / "stats.json").read_text())) == _counts(local)
     assert isinstance(read_table(shard), pa.Table)
