@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +41,7 @@ import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import UserError, to_dict
-from refinedweb.core.cluster import init_ray
+from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
 from refinedweb.core.io import fsync_dir, parquet_file, read_rows, read_table, write_json_atomic, write_table
 from refinedweb.core.storage import Remote, StoragePath, copy_file, location, remove_tree, stat_key
@@ -522,6 +523,7 @@ def dedup_phase(
         result = _link_all(shards, out)
     else:
         init_ray(workers, address)
+        check_shared([str(out), *(s.path for s in shards[:1])], _log)
         ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k, against=key["against"], by_language=by_language)
         result = _deduplicate(ctx, workers)
     record = {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written}
@@ -529,6 +531,10 @@ def dedup_phase(
         record["paths"] = result.paths
     write_json_atomic(done, record)
     return result
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def add_to_run_stats(stats: RunStats, result: DedupResult) -> RunStats:

