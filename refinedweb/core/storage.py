@@ -378,10 +378,22 @@ class Remote:
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
 
+    def _refused(self, exc: OSError) -> Exception:
+        """A write the store refuses for good (no bucket, no permission) as a ``UserError`` naming the key; others as they are."""
+        text = str(exc)
+        for code, why in (("NO_SUCH_BUCKET", "the bucket does not exist"), ("ACCESS_DENIED", "access denied"),
+                          ("AccessDenied", "access denied")):
+            if code in text:
+                return UserError(f"{self.url}: cannot write it: {why}")
+        return exc
+
     def write_bytes(self, data: bytes) -> None:
         """One upload: the key appears whole when it completes (written at once, never streamed half)."""
-        with self.fs.open_output_stream(self.key, compression=None) as f:
-            f.write(data)
+        try:
+            with self.fs.open_output_stream(self.key, compression=None) as f:
+                f.write(data)
+        except OSError as exc:
+            raise self._refused(exc) from None
 
     def write_text(self, text: str, encoding: str = "utf-8") -> None:
         self.write_bytes(text.encode(encoding))
@@ -390,6 +402,12 @@ class Remote:
         """Copy a local file onto this key; a failed upload deletes what it may have left."""
         try:
             pafs.copy_files(str(local), self.key, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        except OSError as exc:
+            refused = self._refused(exc)
+            if refused is exc:
+                self.unlink(missing_ok=True)
+                raise
+            raise refused from None
         except BaseException:
             self.unlink(missing_ok=True)
             raise

@@ -121,6 +121,14 @@ def test_parquet_round_trip_and_column_check_on_s3(s3_bucket):
         resolve_parquet(s3_bucket.url("shards"), ("id",))
 
 
+def test_writing_into_a_missing_bucket_names_the_key(s3_server):
+    with pytest.raises(UserError, match=r"s3://no-such-bucket/out/\.lock: cannot write it: the bucket does not exist"):
+        with output_lock("s3://no-such-bucket/out", print):
+            pass
+    with pytest.raises(UserError, match="no-such-bucket/x.parquet: cannot write it"):
+        write_table(pa.table({"text": ["a"]}), "s3://no-such-bucket/x.parquet")
+
+
 def test_the_lock_refuses_a_second_run_on_s3(s3_bucket):
     root = location(s3_bucket.url("out"))
     with output_lock(root, print):
