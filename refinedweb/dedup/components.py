@@ -21,34 +21,18 @@ and ``P`` partitions a large-star task holds about ``2E/P`` records and a small-
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-EMPTY = np.empty((2, 0), np.int64)
+from refinedweb.dedup.exchange import EMPTY, Plan, as_list, concat, deliver, outbox, returned
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 def partition_of(nodes: np.ndarray, parts: int) -> np.ndarray:
     """The partition (0 .. parts-1) of each node id: a multiplicative hash, so runs of ids spread out."""
     return (((nodes.astype(np.uint64) * _GOLDEN) >> np.uint64(33)) % np.uint64(parts)).astype(np.int64)
-
-
-def split(parts: int, part: np.ndarray, *cols: np.ndarray) -> list[np.ndarray]:
-    """Rows of ``cols`` grouped by ``part``: one ``(len(cols), m)`` int64 block per partition."""
-    order = np.argsort(part, kind="stable")
-    bounds = np.searchsorted(part[order], np.arange(parts + 1))
-    stacked = np.stack([c[order] for c in cols]) if len(part) else np.empty((len(cols), 0), np.int64)
-    return [np.ascontiguousarray(stacked[:, bounds[j] : bounds[j + 1]]) for j in range(parts)]
-
-
-def concat(blocks: list[np.ndarray] | tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The two rows of ``(2, m)`` blocks, concatenated."""
-    blocks = [b for b in blocks if b.shape[1]]
-    if not blocks:
-        return EMPTY[0], EMPTY[1]
-    both = np.concatenate(blocks, axis=1)
-    return both[0], both[1]
 
 
 def unique_pairs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,44 +103,50 @@ def components_local(child: np.ndarray, parent: np.ndarray, max_rounds: int = 10
 # --- on Ray: one task per partition and step, blocks passed through the object store ---------------
 
 
-def adjacency_blocks(child: np.ndarray, parent: np.ndarray, parts: int) -> list[np.ndarray]:
-    """Large-star input blocks: both records of each edge, in the partition of their node."""
+def adjacency_blocks(child: np.ndarray, parent: np.ndarray, plan: Plan) -> list[np.ndarray]:
+    """Large-star input blocks: both records of each edge, sent towards the partition of their node."""
     node, nbr = unique_pairs(*adjacency(child, parent))
-    return split(parts, partition_of(node, parts), node, nbr)
+    return outbox(plan, partition_of(node, plan.parts), node, nbr)
 
 
-def _large_star_task(parts: int, *blocks: np.ndarray) -> tuple[Any, ...]:
+@dataclass(frozen=True)
+class ByNode:
+    """Destination of a block's records: the partition of their node (row 0)."""
+
+    parts: int
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        return partition_of(block[0], self.parts)
+
+
+def _large_star_task(plan: Plan, *blocks: np.ndarray) -> tuple[Any, ...]:
     c, p, count, checksum = large_star(*concat(blocks))
-    return (*split(parts, partition_of(c, parts), c, p), (count, checksum))
+    return (*outbox(plan, partition_of(c, plan.parts), c, p), (count, checksum))
 
 
-def _small_star_task(parts: int, *blocks: np.ndarray) -> Any:
-    out = adjacency_blocks(*small_star(*concat(blocks)), parts)
-    return out[0] if parts == 1 else tuple(out)
+def _small_star_task(plan: Plan, *blocks: np.ndarray) -> Any:
+    return returned(adjacency_blocks(*small_star(*concat(blocks)), plan))
 
 
-def as_list(refs: Any) -> list[Any]:
-    """Ray gives one ref for ``num_returns=1`` and a list otherwise: always a list."""
-    return refs if isinstance(refs, list) else [refs]
-
-
-def connected_components(blocks: list[list[Any]], parts: int, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
-    """Components over partitioned records: ``blocks[i][j]`` is producer ``i``'s block for partition ``j``.
+def connected_components(inbox: list[list[Any]], plan: Plan, max_rounds: int) -> tuple[np.ndarray, np.ndarray]:
+    """Components over partitioned records: ``inbox[j]`` holds partition ``j``'s blocks (``exchange.deliver``).
 
     Returns ``(node, root)`` for every node that is not its component's smallest, ``root`` being
     that smallest node. Only the final stars come back to the caller.
     """
     import ray
 
-    large = ray.remote(_large_star_task)
-    small = ray.remote(_small_star_task)
+    large = ray.remote(_large_star_task).options(num_returns=plan.radix + 1)
+    small = ray.remote(_small_star_task).options(num_returns=plan.radix)
+    route = ByNode(plan.parts)
     previous = None
     for _ in range(max_rounds):
-        out = [large.options(num_returns=parts + 1).remote(parts, *[b[j] for b in blocks]) for j in range(parts)]
-        stats = ray.get([o[parts] for o in out])
+        out = [large.remote(plan, *refs) for refs in inbox]
+        stats = ray.get([o[-1] for o in out])
         current = (sum(s[0] for s in stats), sum(s[1] for s in stats) % 2**64)
         if current[0] == 0 or current == previous:
-            return unique_pairs(*concat(ray.get([o[j] for o in out for j in range(parts)])))
+            return unique_pairs(*concat(ray.get([r for o in out for r in o[:-1]])))
         previous = current
-        blocks = [as_list(small.options(num_returns=parts).remote(parts, *[o[j] for o in out])) for j in range(parts)]
+        stars = deliver(plan, [o[:-1] for o in out], route)
+        inbox = deliver(plan, [as_list(small.remote(plan, *refs)) for refs in stars], route)
     raise RuntimeError(f"connected components did not converge in {max_rounds} rounds (minhash.max_rounds)")

@@ -8,7 +8,9 @@ repeated span's k-windows repeat; a repeated window is a repeated span). So, ove
 1. **Fingerprints**, one task per chunk of rows (``exact.chunk_rows``, within ``memory_budget_mb``):
    every k-token window of every document gets a 64-bit hash (a polynomial rolling hash over the
    pieces' 64-bit BLAKE2b hashes, then MurmurHash3's finaliser); entries ``(hash, document, start)``,
-   24 bytes each, go out as one block per shuffle partition (``hash mod P``).
+   24 bytes each, go to shuffle partition ``hash mod P``. Every shuffle here (these entries,
+   candidates and contents back to their chunks) is a radix shuffle (``exchange.deliver``), so
+   the object count per shuffle grows with the tasks, not with their square.
 2. **Candidates**, one task per partition: the entries whose hash occurs twice or more.
 3. **Verification**, one task per chunk then per partition: each candidate window's content (its
    pieces, as text and piece lengths) is read back from its document and shuffled by hash again;
@@ -40,9 +42,10 @@ from numba import njit
 
 from refinedweb import schema
 from refinedweb.core.io import parquet_file, read_rows, read_table
-from refinedweb.dedup.components import as_list, concat, split
+from refinedweb.dedup.exchange import ByBounds, ByColumn, ByHash, Plan, as_list, concat, deliver, send, send_table
 from refinedweb.dedup.exact import TOKENIZERS, ExactConfig, cut_rows, merge_runs
 
+_PART = "part"
 WINDOW_BYTES = 72
 """Peak bytes per window entry in a candidates task: the three int64 columns, their sort index and
 one sorted copy of them (by construction)."""
@@ -118,25 +121,23 @@ def _repeated(sorted_keys: np.ndarray) -> np.ndarray:
 # --- tasks -----------------------------------------------------------------------------------------
 
 
-def _fingerprint_task(read: Callable[[Chunk], Docs], chunk: Chunk, base: int, cfg: ExactConfig, parts: int):
-    """Phase 1 on one chunk: its window entries ``(hash, global document, start)``, one block per partition."""
+def _fingerprint_task(read: Callable[[Chunk], Docs], chunk: Chunk, base: int, cfg: ExactConfig, plan: Plan):
+    """Phase 1 on one chunk: its window entries ``(hash, global document, start)``, sent towards their partition."""
     docs = read(chunk)
     hashes, local, starts = window_hashes([t for _, _, t in docs], cfg)
     rows = np.array([r for _, r, _ in docs], np.int64)
     glob = base + rows[local] - chunk[1] if len(local) else local
-    out = split(parts, (hashes.view(np.uint64) % np.uint64(parts)).astype(np.int64), hashes, glob, starts)
-    return out[0] if parts == 1 else tuple(out)
+    return send(plan, ByHash(plan.parts)(hashes[None]), hashes, glob, starts)
 
 
-def _candidates_task(bounds: np.ndarray, *blocks: np.ndarray):
-    """Phase 2 on one partition: entries whose hash repeats, one ``(doc, start)`` block per chunk of their document."""
+def _candidates_task(back: Plan, bounds: np.ndarray, *blocks: np.ndarray):
+    """Phase 2 on one partition: entries whose hash repeats, sent as ``(doc, start)`` towards their document's chunk."""
     both = [b for b in blocks if b.shape[1]]
     entries = np.concatenate(both, axis=1) if both else np.empty((3, 0), np.int64)
     order = np.argsort(entries[0], kind="stable")
     keep = order[_repeated(entries[0][order])]
     doc, start = entries[1][keep], entries[2][keep]
-    out = split(len(bounds) - 1, np.searchsorted(bounds, doc, side="right") - 1, doc, start)
-    return out[0] if len(out) == 1 else tuple(out)
+    return send(back, ByBounds(bounds)(doc[None]), doc, start)
 
 
 def _window_content(pieces: list[str], start: int, k: int) -> str:
@@ -145,8 +146,8 @@ def _window_content(pieces: list[str], start: int, k: int) -> str:
     return "".join(window) + "\0" + ",".join(str(len(p)) for p in window)
 
 
-def _content_task(read: Callable[[Chunk], Docs], chunk: Chunk, base: int, cfg: ExactConfig, parts: int, *blocks):
-    """Phase 3a on one chunk: the content of its candidate windows, as a table per verification partition."""
+def _content_task(read: Callable[[Chunk], Docs], chunk: Chunk, base: int, cfg: ExactConfig, plan: Plan, *blocks):
+    """Phase 3a on one chunk: the content of its candidate windows, sent towards their verification partition."""
     doc, start = concat(blocks)
     texts = {base + r - chunk[1]: t for _, r, t in read(chunk)}
     pattern = regex.compile(TOKENIZERS[cfg.tokenizer])
@@ -157,10 +158,9 @@ def _content_task(read: Callable[[Chunk], Docs], chunk: Chunk, base: int, cfg: E
             pieces[d] = pattern.findall(texts[d])
         content.append(_window_content(pieces[d], s, cfg.min_span_tokens))
     hashes = np.array([hash_content(c) for c in content], np.uint64)
-    table = pa.table({"doc": doc, "start": start, "content": pa.array(content, pa.large_string())})
-    part = (hashes % np.uint64(parts)).astype(np.int64)
-    out = [table.filter(pa.array(part == j)) for j in range(parts)]
-    return out[0] if parts == 1 else tuple(out)
+    part = (hashes % np.uint64(plan.parts)).astype(np.int64)
+    table = pa.table({"doc": doc, "start": start, "content": pa.array(content, pa.large_string()), _PART: part})
+    return send_table(plan, part, table)
 
 
 def hash_content(content: str) -> int:
@@ -168,7 +168,7 @@ def hash_content(content: str) -> int:
     return _piece_hash(content)
 
 
-def _verify_task(bounds: np.ndarray, *tables: pa.Table):
+def _verify_task(back: Plan, bounds: np.ndarray, *tables: pa.Table):
     """Phase 3b on one partition: candidate windows whose content occurs twice or more, per chunk."""
     table = pa.concat_tables(tables)
     if len(table) > 1:
@@ -182,8 +182,7 @@ def _verify_task(bounds: np.ndarray, *tables: pa.Table):
     else:
         table = table.slice(0, 0)
     doc, start = table.column("doc").to_numpy(), table.column("start").to_numpy()
-    out = split(len(bounds) - 1, np.searchsorted(bounds, doc, side="right") - 1, doc, start)
-    return out[0] if len(out) == 1 else tuple(out)
+    return send(back, ByBounds(bounds)(doc[None]), doc, start)
 
 
 def _cut_task(read: Callable[[Chunk], Docs], write: Callable[[int, pa.Table], None], j: int, chunk: Chunk, base: int,
@@ -201,19 +200,12 @@ def _cut_task(read: Callable[[Chunk], Docs], write: Callable[[int, pa.Table], No
     return len(table)
 
 
-def _remote(fn, returns: int):
-    import ray
-
-    return ray.remote(num_cpus=1, max_retries=1, num_returns=returns)(fn)
-
-
-def _prior_fingerprint_task(index: str, base: int, parts: int):
+def _prior_fingerprint_task(index: str, base: int, plan: Plan):
     """Phase 1 for a shard of an earlier corpus: its stored window entries, numbered after the new chunks."""
     table = read_table(index, columns=["hash", "row", "start"])
     hashes = table.column("hash").to_numpy()
-    out = split(parts, (hashes.view(np.uint64) % np.uint64(parts)).astype(np.int64), hashes,
-                base + table.column("row").to_numpy(), table.column("start").to_numpy())
-    return out[0] if parts == 1 else tuple(out)
+    return send(plan, ByHash(plan.parts)(hashes[None]), hashes, base + table.column("row").to_numpy(),
+                table.column("start").to_numpy())
 
 
 def _read_prior(paths: list[str], chunk: Chunk) -> Docs:
@@ -247,17 +239,21 @@ def shuffle_cuts(chunks: list[Chunk], chars: int, read: Callable[[Chunk], Docs],
     chunks = list(chunks) + [(-1 - k, 0, n) for k, n in enumerate(rows)]
     bases = np.zeros(len(chunks) + 1, np.int64)
     np.cumsum([hi - lo for _, lo, hi in chunks], out=bases[1:])
+    plan, back = Plan.of(parts), Plan.of(len(chunks))
     readers = [ray.put(read), ray.put(functools.partial(_read_prior, [p for p, _ in prior]))]
-    fps = [as_list(_remote(_fingerprint_task, parts).remote(readers[0], c, int(bases[i]), cfg, parts))
-           for i, c in enumerate(chunks[:new])]
-    fps += [as_list(_remote(_prior_fingerprint_task, parts).remote(idx, int(bases[new + k]), parts)) for k, (_, idx) in enumerate(prior)]
-    cands = [as_list(_remote(_candidates_task, len(chunks)).remote(bases, *[f[p] for f in fps])) for p in range(parts)]
-    del fps
-    contents = [as_list(_remote(_content_task, parts).remote(readers[i >= new], c, int(bases[i]), cfg, parts, *[x[i] for x in cands]))
-                for i, c in enumerate(chunks)]
-    del cands
-    confirmed = [as_list(_remote(_verify_task, len(chunks)).remote(bases, *[x[p] for x in contents])) for p in range(parts)]
-    del contents
+    fp, prior_fp = _remote(_fingerprint_task, plan.radix), _remote(_prior_fingerprint_task, plan.radix)
+    sent = [as_list(fp.remote(readers[0], c, int(bases[i]), cfg, plan)) for i, c in enumerate(chunks[:new])]
+    sent += [as_list(prior_fp.remote(idx, int(bases[new + k]), plan)) for k, (_, idx) in enumerate(prior)]
+    inbox = deliver(plan, sent, ByHash(parts))
+    cand = _remote(_candidates_task, back.radix)
+    sent = [as_list(cand.remote(back, bases, *refs)) for refs in inbox]
+    inbox = deliver(back, sent, ByBounds(bases))
+    content = _remote(_content_task, plan.radix)
+    sent = [as_list(content.remote(readers[i >= new], c, int(bases[i]), cfg, plan, *inbox[i])) for i, c in enumerate(chunks)]
+    inbox = deliver(plan, sent, ByColumn(_PART))
+    verify = _remote(_verify_task, back.radix)
+    sent = [as_list(verify.remote(back, bases, *refs)) for refs in inbox]
+    inbox = deliver(back, sent, ByBounds(bases))
+    del sent  # each exchange's blocks are freed once its consumers have read them
     cut = _remote(_cut_task, 1)
-    return sum(ray.get([cut.remote(readers[0], write, i, c, int(bases[i]), cfg, *[x[i] for x in confirmed])
-                        for i, c in enumerate(chunks[:new])]))
+    return sum(ray.get([cut.remote(readers[0], write, i, c, int(bases[i]), cfg, *inbox[i]) for i, c in enumerate(chunks[:new])]))

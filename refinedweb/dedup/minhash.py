@@ -61,7 +61,8 @@ from refinedweb.core.cluster import init_ray
 from refinedweb.core.io import parquet_file, read_table
 from refinedweb.core.storage import location
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
-from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
+from refinedweb.dedup.components import ByNode, adjacency_blocks, connected_components, unique_pairs
+from refinedweb.dedup.exchange import EMPTY, ByHash, Plan, as_list, concat, deliver, returned, send
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
 FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
@@ -359,34 +360,32 @@ def _chunks(paths: list[str], offsets: np.ndarray, task_docs: int) -> Iterable[t
             yield path, groups, first
 
 
-def _by_key(keys: np.ndarray, docs: np.ndarray, parts: int):
-    """Band entries as one block per shuffle partition (keys are hashes)."""
-    out = split(parts, (keys.view(np.uint64) % np.uint64(parts)).astype(np.int64), keys, docs)
-    return out[0] if parts == 1 else tuple(out)
+def _by_key(keys: np.ndarray, docs: np.ndarray, plan: Plan):
+    """Band entries sent towards their shuffle partition (keys are hashes)."""
+    return send(plan, (keys.view(np.uint64) % np.uint64(plan.parts)).astype(np.int64), keys, docs)
 
 
-def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, parts: int, index: str | None):
+def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, plan: Plan, index: str | None):
     """Band entries of some row groups of one file; stored as ``index/c<first_doc>.parquet`` when ``index`` is given."""
     texts = parquet_file(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
     keys, docs = band_entries(texts, first_doc, cfg)
     if index is not None:
         per_doc = pa.FixedSizeListArray.from_arrays(pa.array(keys), cfg.bands)
         write_parquet_atomic(pa.table({"doc": docs[:: cfg.bands], "keys": per_doc}), location(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
-    return _by_key(keys, docs, parts)
+    return _by_key(keys, docs, plan)
 
 
-def _prior_task(path: str, parts: int):
+def _prior_task(path: str, plan: Plan):
     """Band entries stored by an earlier run, its documents numbered ``-1 - doc`` so they precede every new one."""
     table = read_table(path, columns=["doc", "keys"])
     keys = table.column("keys").combine_chunks().flatten().to_numpy()
     docs = np.repeat(-1 - table.column("doc").to_numpy(), len(keys) // max(1, len(table)))
-    return _by_key(keys, docs, parts)
+    return _by_key(keys, docs, plan)
 
 
-def _bucket_task(parts: int, *blocks: np.ndarray):
+def _bucket_task(plan: Plan, *blocks: np.ndarray):
     """All band entries of one partition's keys -> bucket edges, as large-star blocks by node."""
-    out = adjacency_blocks(*bucket_edges(*concat(blocks)), parts)
-    return out[0] if parts == 1 else tuple(out)
+    return returned(adjacency_blocks(*bucket_edges(*concat(blocks)), plan))
 
 
 def _ids_task(path: str, rows: np.ndarray) -> list[str]:
@@ -443,11 +442,13 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int, index: 
     import ray
 
     parts = cfg.partitions(int(offsets[-1]) + sum(parquet_file(p).metadata.num_rows for p in prior), workers)
-    sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
-    entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts, index))
-               for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
-    entries += [as_list(ray.remote(_prior_task).options(num_returns=parts).remote(p, parts)) for p in prior]
-    edges = [as_list(bucket.options(num_returns=parts).remote(parts, *[e[j] for e in entries])) for j in range(parts)]
+    plan = Plan.of(parts)
+    sign, prior_task, bucket = (ray.remote(f).options(num_returns=plan.radix) for f in (_signature_task, _prior_task, _bucket_task))
+    entries = [as_list(sign.remote(path, groups, first, cfg, plan, index)) for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]
+    entries += [as_list(prior_task.remote(p, plan)) for p in prior]
+    inbox = deliver(plan, entries, ByHash(parts))
     del entries  # the object store frees the band entries once the bucket tasks have read them
-    node, root = connected_components(edges, parts, cfg.max_rounds)
+    edges = [as_list(bucket.remote(plan, *refs)) for refs in inbox]
+    del inbox
+    node, root = connected_components(deliver(plan, edges, ByNode(parts)), plan, cfg.max_rounds)
     return _cluster_table(paths, offsets, node, root)

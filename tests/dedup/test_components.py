@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from refinedweb.dedup.components import adjacency_blocks, components_local, connected_components, large_star, small_star
+from refinedweb.dedup.components import ByNode, adjacency_blocks, components_local, connected_components, large_star, small_star
+from refinedweb.dedup.exchange import Plan, deliver
 
 
 def union_find_roots(n: int, child: np.ndarray, parent: np.ndarray) -> np.ndarray:
@@ -74,12 +75,14 @@ def test_partitioned_rounds_on_ray_match_union_find():
 
     init_ray(2, None)
     rng = np.random.default_rng(21)
-    for kind, parts in (("chain", 3), ("sparse", 2), ("sparse", 1)):
+    # fanout 2 sends 5 partitions' blocks in 3 hops of 2 ways (exchange.py's radix shuffle)
+    for kind, parts, fanout in (("chain", 3, 64), ("chain", 5, 2), ("sparse", 2, 64), ("sparse", 1, 64)):
         n, child, parent = random_graph(rng, kind)
         half = len(child) // 2  # two producers, as the bucket tasks are
-        blocks = [adjacency_blocks(child[:half], parent[:half], parts), adjacency_blocks(child[half:], parent[half:], parts)]
+        plan = Plan.of(parts, fanout)
+        blocks = [adjacency_blocks(child[:half], parent[:half], plan), adjacency_blocks(child[half:], parent[half:], plan)]
         import ray
 
         blocks = [[ray.put(b) for b in producer] for producer in blocks]
-        node, root = connected_components(blocks, parts, max_rounds=100)
+        node, root = connected_components(deliver(plan, blocks, ByNode(parts)), plan, max_rounds=100)
         assert np.array_equal(_roots(n, node, root), union_find_roots(n, child, parent))

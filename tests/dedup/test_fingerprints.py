@@ -10,6 +10,8 @@ import pytest
 from refinedweb import schema
 from refinedweb.core.output import OutputConfig
 from refinedweb.dedup.config import DedupConfig
+from refinedweb.dedup import exchange
+from refinedweb.dedup.exchange import Plan
 from refinedweb.dedup.exact import ExactConfig, find_cuts, plan_groups
 from refinedweb.dedup.fingerprints import _verify_task, _window_content, window_hashes
 from refinedweb.dedup.phase import Shard, dedup_phase
@@ -35,9 +37,9 @@ def test_a_hash_collision_never_cuts_text():
     table = pa.table({"doc": [0, 1, 2], "start": [0, 0, 0],
                       "content": pa.array([_window_content(p, 0, 50) for p in (a, b, c)], pa.large_string())})
     bounds = np.array([0, 10])
-    doc, start = _verify_task(bounds, table.slice(0, 2))
+    doc, start = _verify_task(Plan.of(1), bounds, table.slice(0, 2))
     assert doc.tolist() == []
-    both = _verify_task(bounds, table.slice(0, 2), table.slice(2, 1))
+    both = _verify_task(Plan.of(1), bounds, table.slice(0, 2), table.slice(2, 1))
     assert both[0].tolist() == [0, 2]
 
 
@@ -67,7 +69,9 @@ def _cuts(out) -> dict:
     return {(r["file"], r["row"]): r for r in table.to_pylist()}
 
 
-def test_cuts_across_four_chunks_equal_one_suffix_array_over_the_corpus(corpus, tmp_path):
+@pytest.mark.parametrize("fanout", [64, 2], ids=["direct", "three-hops"])
+def test_cuts_across_four_chunks_equal_one_suffix_array_over_the_corpus(corpus, tmp_path, monkeypatch, fanout):
+    monkeypatch.setattr(exchange, "FANOUT", fanout)  # 2: every exchange goes through the radix shuffle's hops
     shards, docs = corpus
     exact = ExactConfig(memory_budget_mb=1)  # ~100k characters per chunk
     cfg = DedupConfig().with_kinds(["exact"])

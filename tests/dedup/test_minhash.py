@@ -16,6 +16,7 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, UserError, from_dict
+from refinedweb.dedup import exchange
 from refinedweb.dedup.minhash import CLUSTER_SCHEMA, MinHashConfig, MinHasher, bucket_edges, minhash_clusters, normalize
 from tests.pipeline.test_runner import _kill_ray_under
 
@@ -172,6 +173,15 @@ def test_clusters_are_deterministic(planted):
     paths, _, _ = planted
     cfg = MinHashConfig(task_docs=100)
     assert minhash_clusters(paths, cfg, workers=2).equals(minhash_clusters(paths, cfg, workers=2))
+
+
+def test_radix_shuffle_gives_the_direct_shuffles_clusters(planted, monkeypatch):
+    """With at most 2 ways per hop the 4 partitions are reached in 2 hops (dedup/exchange.py): same clusters."""
+    paths, _, _ = planted
+    cfg = MinHashConfig(task_docs=50, partition_mb=1)
+    direct = minhash_clusters(paths, cfg, workers=2)
+    monkeypatch.setattr(exchange, "FANOUT", 2)
+    assert minhash_clusters(paths, cfg, workers=2).equals(direct) and len(direct) >= 100
 
 
 _RUN = """
