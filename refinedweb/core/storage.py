@@ -157,8 +157,10 @@ def s3_filesystem(config: S3Config) -> pafs.S3FileSystem:
     if config.endpoint_url:
         scheme, _, host = config.endpoint_url.partition("://")
         kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+    # allow_delayed_open: a small key is one PutObject instead of a multipart upload's three requests
+    # (10 small JSON keys: 30 -> 10 requests, counted on a loopback proxy before moto's server)
     return pafs.S3FileSystem(anonymous=config.anonymous, connect_timeout=config.connect_timeout_s,
-                             request_timeout=config.request_timeout_s,
+                             request_timeout=config.request_timeout_s, allow_delayed_open=True,
                              retry_strategy=pafs.AwsDefaultS3RetryStrategy(max_attempts=config.max_attempts), **kwargs)
 
 
