@@ -44,6 +44,7 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 STREAMED = ("http", "https")  # read as a stream (pipeline/sources.py), never listed or written
 ANONYMOUS_ENV = "REFINEDWEB_S3_ANONYMOUS"  # no standard AWS variable says "unsigned requests"
 MAX_ATTEMPTS_ENV = "REFINEDWEB_S3_MAX_ATTEMPTS"
+COPY_BYTES = 8 << 20  # per read and write of a copy between storages
 
 
 @dataclass(frozen=True)
@@ -402,8 +403,9 @@ class Remote:
 
     def upload(self, local: str | os.PathLike) -> None:
         """Copy a local file onto this key; a failed upload deletes what it may have left."""
-        try:
-            pafs.copy_files(str(local), self.key, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+        try:  # not pafs.copy_files: it drops an error raised when the stream closes (the upload itself)
+            with open(local, "rb") as src, self.fs.open_output_stream(self.key, compression=None) as out:
+                shutil.copyfileobj(src, out, COPY_BYTES)
         except OSError as exc:
             refused = self._refused(exc)
             if refused is exc:
@@ -471,7 +473,8 @@ def copy_file(source: StoragePath, dest: StoragePath) -> None:
     elif isinstance(dest, Remote):
         dest.upload(source)
     elif isinstance(source, Remote):
-        pafs.copy_files(source.key, str(dest), source_filesystem=source.fs, destination_filesystem=pafs.LocalFileSystem())
+        with source.fs.open_input_stream(source.key, compression=None) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, COPY_BYTES)
     else:
         shutil.copyfile(source, dest)
 
