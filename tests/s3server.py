@@ -25,12 +25,13 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 ACCESS_KEY, SECRET_KEY, REGION = "testing", "testing", "us-east-1"
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 120.0  # generous: CI machines may be loaded
 
 
 def _free_port() -> int:
@@ -68,11 +69,12 @@ class S3Server:
             response.read()
 
 
-def _wait_until_up(endpoint: str, proc: subprocess.Popen) -> None:
+def _wait_until_up(endpoint: str, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"moto server exited with status {proc.returncode} before answering")
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"moto server exited with status {proc.returncode} before answering:\n{tail}")
         try:
             with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2) as response:
                 response.read()
@@ -94,7 +96,7 @@ def s3_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Se
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_until_up(endpoint, proc)
+        _wait_until_up(endpoint, proc, log)
         yield S3Server(endpoint)
     finally:
         proc.kill()

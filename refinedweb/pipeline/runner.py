@@ -364,12 +364,14 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | StoragePath, w
     if remote and not config.sources.enabled:  # the config's error, not each file's: never quarantine them for it
         raise UserError(f"{remote[0]}: remote inputs are disabled (sources.enabled: false)")
     quarantined = {q["path"] for q in out.quarantined(inputs)}
-    todo = [s for s in inputs if not out.is_done(s) and s not in quarantined]
+    done_before = out.done(inputs)
+    todo = [s for s in inputs if s not in done_before and s not in quarantined]
     if len(todo) < len(inputs):
         _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done or quarantined in {output}")
     not_done = _refine_with_tries(out, config, todo, workers, address)
     refined = time.perf_counter()
-    done = [s for s in inputs if out.is_done(s)]
+    done_now = out.done(inputs)
+    done = [s for s in inputs if s in done_now]
     shards = [Shard(str(out.refined_path(s)), out.refined_path(s).name) for s in done]
     by_language = config.language.enabled and len(config.language.languages) > 1
     result = dedup_phase(shards, output, config.dedup, config.output, workers, address, config.output.rejected_per_reason,
