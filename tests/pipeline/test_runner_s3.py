@@ -96,6 +96,11 @@ def test_a_snapshot_over_s3_into_s3_equals_a_local_run_and_resumes(s3_bucket, sa
     assert _counts(stats) == _counts(local)
     assert _corpus(out) == _corpus(tmp_path / "local") and stats["docs_written"] > 0
     assert not (location(out) / ".lock").is_file()
+    from refinedweb.report.html import write_report
+    from refinedweb.report.inspect import kept_docs
+
+    assert write_report(out).is_file() and (location(out) / "funnel.png").is_file()  # `refinedweb report s3://...`
+    assert {d[schema.ID] for d in kept_docs(out, 3)} <= {r[schema.ID] for r in _corpus(out)}
 
     # a crash after a file's shard was uploaded but before its state (the marker): the next run redoes it
     state = sorted((location(out) / "state").glob("*.json"), key=lambda p: p.name)[0]
