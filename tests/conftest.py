@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.pipeline.ccserver"]  # the loopback Common Crawl server fixture
+pytest_plugins = ["tests.pipeline.ccserver", "tests.faultproxy"]  # loopback Common Crawl server, S3 fault proxy
 
 
 def _shared_data() -> Path:
