@@ -172,7 +172,7 @@ class FaultProxy:
         self._in_a_row: Counter[tuple[str, str]] = Counter()
         self._server = _ProxyServer(("127.0.0.1", 0), _Handler)
         self._server.proxy = self
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faultproxy", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="faultproxy", daemon=True)
 
     @property
     def endpoint_url(self) -> str:

@@ -48,7 +48,7 @@ class _Store(http.server.BaseHTTPRequestHandler):
 def store():
     handler = type("Store", (_Store,), {"objects": {}})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", handler.objects
     server.shutdown()
