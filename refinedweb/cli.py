@@ -17,6 +17,7 @@ from pathlib import Path
 from refinedweb.ablate_cli import register as register_ablate
 from refinedweb.config import UserError
 from refinedweb.core.command import dispatch
+from refinedweb.core.storage import location
 from refinedweb.tokenize.cli import register as register_tokenize
 from refinedweb.trainer.cli import register as register_trainer
 
@@ -27,8 +28,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from refinedweb.core.inputs import resolve_inputs
     from refinedweb.pipeline.sources import snapshot_inputs
     from refinedweb.report.html import write_report
+    from refinedweb.core.storage import configure
 
     config = load_config(args.config)
+    configure(config.storage)  # before the inputs are listed: they may be s3:// too
     if bool(args.input) == bool(args.snapshot):
         raise UserError("give either --input PATTERN or --snapshot NAME")
     if args.workers is not None and args.workers < 1:
@@ -57,7 +60,7 @@ def _print_result(stats: dict, output: str) -> None:
 
     print(format_funnel(stats))
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in stats.get("phase_seconds", {}).items())
-    print(f"wrote {stats['docs_written']} documents to {Path(output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s"
+    print(f"wrote {stats['docs_written']} documents to {location(output) / 'data'} in {stats.get('wall_seconds', 0):.1f} s"
           + (f" ({phases})" if phases else ""))
     for key, what in (("quarantined", "failed on every try, skipped by resumes"), ("not_done", "hit a transient error; re-run to retry")):
         for f in stats.get(key, []):
@@ -82,10 +85,12 @@ def _release_ray() -> threading.Thread | None:
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
+    from refinedweb.core.storage import configure
     from refinedweb.dedup.standalone import dedup_folder
     from refinedweb.pipeline.config import PipelineConfig, load_config
 
     config = load_config(args.config) if args.config else PipelineConfig()
+    configure(config.storage)
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be >= 1, got {args.workers}")
     if args.kind is not None:

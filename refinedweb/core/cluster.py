@@ -11,7 +11,12 @@ def init_ray(workers: int, address: str | None) -> None:
 
     if ray.is_initialized():
         return
-    common = {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True}
+    from refinedweb.core.storage import ray_env
+
+    # workers on other hosts read and write object storage as this process does (core/storage.py)
+    env = ray_env()
+    common = {"log_to_driver": True, "logging_level": logging.WARNING, "configure_logging": True,
+              **({"runtime_env": {"env_vars": env}} if env else {})}
     if address:
         ray.init(address=address, **common)
     else:

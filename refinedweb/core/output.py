@@ -9,6 +9,10 @@ into place last, so it doubles as the completion marker: a crash at any point le
 finished file or one that the next run redoes from scratch (merging its rejects again is a no-op).
 An input that failed on every try has a record under ``out/quarantine/``; ``out/.lock`` is held by
 the one run writing the folder.
+
+``out`` may be object storage (``core/storage.py``): every key is uploaded whole, the state key
+after the shard's, so a crash between the two leaves a shard without its marker, which the next run
+redoes; there is no rename to make a folder's entry appear, and none is needed.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import pyarrow.parquet as pq
 from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.executor import REJECTED_SCHEMA, merge_samples
-from refinedweb.core.io import write_atomic, write_json_atomic
+from refinedweb.core.io import read_table, write_atomic, write_json_atomic
+from refinedweb.core.storage import Remote, StoragePath, location
 from refinedweb.core.stats import FileState
 
 DATA_DIR, REJECTED_DIR, STATE_DIR = "data", "rejected", "state"
@@ -64,7 +69,7 @@ class OutputConfig:
         check(self.rejected_per_reason >= 0, "rejected_per_reason", "must be >= 0")
 
 
-def _holder(path: Path) -> dict[str, Any] | None:
+def _holder(path: StoragePath) -> dict[str, Any] | None:
     """The pid and host in a lock file, or None when it cannot be read (half written, or gone)."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
@@ -85,16 +90,41 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def output_lock(root: str | Path, log: Callable[[str], None]) -> Iterator[None]:
+def _remote_lock(root: StoragePath, path: Remote, me: dict[str, Any], log: Callable[[str], None]) -> Iterator[None]:
+    """The lock on object storage: read, then write (no create-if-absent in pyarrow's S3 API).
+
+    Two runs starting within the same second may both take it; a later second run is refused,
+    and a lock of a dead pid on this host is taken over, as on local disk.
+    """
+    holder = _holder(path) if path.is_file() else None
+    if holder is not None and (holder.get("host") != me["host"] or _alive(holder["pid"])):
+        raise UserError(f"{root}: another run is writing this output (pid {holder['pid']} on {holder.get('host')}, {path}); "
+                        "wait for it, or delete the lock if no such run exists")
+    if holder is not None:
+        log(f"{root}: taking over the lock of pid {holder['pid']}, which is no longer running")
+    path.write_text(json.dumps(me))
+    try:
+        yield
+    finally:
+        if _holder(path) == me:
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def output_lock(root: str | StoragePath, log: Callable[[str], None]) -> Iterator[None]:
     """Hold ``root/.lock`` (pid and host) while a run writes ``root``; a second run into it is refused.
 
     Two runs into one output overwrite each other's shards and state. The lock is created with
     O_EXCL, so of two runs starting at once one wins; a lock left by a dead pid on this host (a
     killed run) is taken over, with a message; one on another host is never guessed stale.
     """
-    path = Path(root) / LOCK_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = location(root) / LOCK_FILE
     me = {"pid": os.getpid(), "host": socket.gethostname()}
+    if isinstance(path, Remote):
+        with _remote_lock(root, path, me, log):
+            yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -120,7 +150,7 @@ def output_lock(root: str | Path, log: Callable[[str], None]) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
-def check_dedup_done(files: list[Path]) -> None:
+def check_dedup_done(files: list[StoragePath]) -> None:
     """Refuse files of a run's ``data/`` folder while its dedup is not done (no ``dedup/done.json``).
 
     A dedup phase killed half way leaves old and new shards side by side in ``data/``; the phase
@@ -128,7 +158,7 @@ def check_dedup_done(files: list[Path]) -> None:
     data folder is a ``data/`` whose parent has ``dedup/`` (a refinery run's or a standalone dedup's).
     """
     seen: set[Path] = set()
-    for folder in {Path(f).parent for f in files}:
+    for folder in {location(f).parent for f in files}:
         for d in (folder, *folder.parents):
             if d in seen:
                 break
@@ -146,7 +176,7 @@ def shard_name(source: str) -> str:
     return f"{base}-{hashlib.sha1(source.encode()).hexdigest()[:10]}"
 
 
-def write_parquet_atomic(table: pa.Table, path: Path, config: OutputConfig) -> None:
+def write_parquet_atomic(table: pa.Table, path: StoragePath, config: OutputConfig) -> None:
     """Write under a temporary name, fsync, then rename: a half shard never looks done."""
     codec = None if config.compression == "none" else config.compression
     level = config.compression_level if codec == "zstd" else None
@@ -157,16 +187,16 @@ def write_parquet_atomic(table: pa.Table, path: Path, config: OutputConfig) -> N
 class OutputDir:
     """The layout of a run's output folder and the per-file completion state in it."""
 
-    def __init__(self, root: str | Path, subdirs: tuple[str, ...] = (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR)) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | StoragePath, subdirs: tuple[str, ...] = (REFINED_DIR, DATA_DIR, REJECTED_DIR, STATE_DIR)) -> None:
+        self.root = location(root)
         for sub in subdirs:  # a standalone dedup's output has no refined/ or state/
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._sample: pa.Table | None = None  # the run's rejected sample, read on first use
 
-    def state_path(self, source: str) -> Path:
+    def state_path(self, source: str) -> StoragePath:
         return self.root / STATE_DIR / f"{shard_name(source)}.json"
 
-    def refined_path(self, source: str) -> Path:
+    def refined_path(self, source: str) -> StoragePath:
         return self.root / REFINED_DIR / f"{shard_name(source)}.parquet"
 
     def is_done(self, source: str) -> bool:
@@ -182,7 +212,7 @@ class OutputDir:
         return [FileState.from_state_json(json.loads(p.read_text(encoding="utf-8")))
                 for p in sorted((self.root / STATE_DIR).glob("*.json"))]
 
-    def quarantine_path(self, source: str) -> Path:
+    def quarantine_path(self, source: str) -> StoragePath:
         return self.root / QUARANTINE_DIR / f"{shard_name(source)}.json"
 
     def quarantine(self, source: str, reason: str, tries: int) -> dict[str, Any]:
@@ -203,7 +233,7 @@ class OutputDir:
             return
         path = self.root / REJECTED_DIR / REJECTED_SAMPLE
         if self._sample is None:
-            self._sample = pq.read_table(path) if path.is_file() else REJECTED_SCHEMA.empty_table()
+            self._sample = read_table(path) if path.is_file() else REJECTED_SCHEMA.empty_table()
         self._sample = merge_samples([self._sample, *rejected], config.rejected_per_reason)
         write_parquet_atomic(self._sample, path, config)
 
@@ -212,7 +242,7 @@ class OutputDir:
         others = sorted(p for p in (self.root / REJECTED_DIR).glob("*.parquet") if p.name != REJECTED_SAMPLE)
         if not others:
             return
-        self.add_rejected([pq.read_table(p) for p in others], config)
+        self.add_rejected([read_table(p) for p in others], config)
         for p in others:
             p.unlink()
 
@@ -238,7 +268,7 @@ def concat_kept(parts: list[pa.Table]) -> pa.Table:
     return table.select(first + [c for c in table.column_names if c not in first])
 
 
-def read_rejected(root: str | Path) -> pa.Table:
+def read_rejected(root: str | StoragePath) -> pa.Table:
     """The run's rejected sample (older runs' per-file samples included), in the rejected-sample schema."""
-    paths = sorted((Path(root) / REJECTED_DIR).glob("*.parquet"))
-    return merge_samples([pq.read_table(p) for p in paths], k=2**62)
+    paths = sorted((location(root) / REJECTED_DIR).glob("*.parquet"))
+    return merge_samples([read_table(p) for p in paths], k=2**62)

@@ -35,12 +35,11 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import regex
 from numba import njit
 
 from refinedweb import schema
-from refinedweb.core.io import read_rows
+from refinedweb.core.io import parquet_file, read_rows, read_table
 from refinedweb.dedup.components import as_list, concat, split
 from refinedweb.dedup.exact import TOKENIZERS, ExactConfig, cut_rows, merge_runs
 
@@ -210,7 +209,7 @@ def _remote(fn, returns: int):
 
 def _prior_fingerprint_task(index: str, base: int, parts: int):
     """Phase 1 for a shard of an earlier corpus: its stored window entries, numbered after the new chunks."""
-    table = pq.read_table(index, columns=["hash", "row", "start"])
+    table = read_table(index, columns=["hash", "row", "start"])
     hashes = table.column("hash").to_numpy()
     out = split(parts, (hashes.view(np.uint64) % np.uint64(parts)).astype(np.int64), hashes,
                 base + table.column("row").to_numpy(), table.column("start").to_numpy())
@@ -241,8 +240,8 @@ def shuffle_cuts(chunks: list[Chunk], chars: int, read: Callable[[Chunk], Docs],
     """
     import ray
 
-    rows = [pq.ParquetFile(p).metadata.num_rows for p, _ in prior]
-    windows = sum(pq.ParquetFile(i).metadata.num_rows for _, i in prior)
+    rows = [parquet_file(p).metadata.num_rows for p, _ in prior]
+    windows = sum(parquet_file(i).metadata.num_rows for _, i in prior)
     parts = max(workers, math.ceil((chars + windows) * WINDOW_BYTES / (cfg.memory_budget_mb * 2**20)))  # <= 1 window per char
     new = len(chunks)
     chunks = list(chunks) + [(-1 - k, 0, n) for k, n in enumerate(rows)]

@@ -49,17 +49,17 @@ import math
 import sys
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numba import njit
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.cluster import init_ray
+from refinedweb.core.io import parquet_file, read_table
+from refinedweb.core.storage import location
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.dedup.components import EMPTY, adjacency_blocks, as_list, concat, connected_components, split, unique_pairs
 
@@ -335,7 +335,7 @@ def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.nda
 def _num_rows(path: str) -> int:
     """Rows of a Parquet file with a ``text`` column; anything else is a ``UserError`` naming the file."""
     try:
-        meta = pq.ParquetFile(path).metadata
+        meta = parquet_file(path).metadata
     except (OSError, pa.ArrowException) as exc:
         raise UserError(f"{path}: not a readable Parquet file ({exc})") from None
     if schema.TEXT not in meta.schema.names:
@@ -346,7 +346,7 @@ def _num_rows(path: str) -> int:
 def _chunks(paths: list[str], offsets: np.ndarray, task_docs: int) -> Iterable[tuple[str, list[int], int]]:
     """``(path, row groups, global index of its first row)`` work units of at most ``task_docs`` rows (or one row group)."""
     for i, path in enumerate(paths):
-        meta = pq.ParquetFile(path).metadata
+        meta = parquet_file(path).metadata
         first, groups, rows = int(offsets[i]), [], 0
         for g in range(meta.num_row_groups):
             n = meta.row_group(g).num_rows
@@ -367,17 +367,17 @@ def _by_key(keys: np.ndarray, docs: np.ndarray, parts: int):
 
 def _signature_task(path: str, groups: list[int], first_doc: int, cfg: MinHashConfig, parts: int, index: str | None):
     """Band entries of some row groups of one file; stored as ``index/c<first_doc>.parquet`` when ``index`` is given."""
-    texts = pq.ParquetFile(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
+    texts = parquet_file(path).read_row_groups(groups, columns=[schema.TEXT]).column(schema.TEXT).to_pylist()
     keys, docs = band_entries(texts, first_doc, cfg)
     if index is not None:
         per_doc = pa.FixedSizeListArray.from_arrays(pa.array(keys), cfg.bands)
-        write_parquet_atomic(pa.table({"doc": docs[:: cfg.bands], "keys": per_doc}), Path(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
+        write_parquet_atomic(pa.table({"doc": docs[:: cfg.bands], "keys": per_doc}), location(index) / f"c{first_doc}.parquet", INDEX_OUTPUT)
     return _by_key(keys, docs, parts)
 
 
 def _prior_task(path: str, parts: int):
     """Band entries stored by an earlier run, its documents numbered ``-1 - doc`` so they precede every new one."""
-    table = pq.read_table(path, columns=["doc", "keys"])
+    table = read_table(path, columns=["doc", "keys"])
     keys = table.column("keys").combine_chunks().flatten().to_numpy()
     docs = np.repeat(-1 - table.column("doc").to_numpy(), len(keys) // max(1, len(table)))
     return _by_key(keys, docs, parts)
@@ -391,9 +391,9 @@ def _bucket_task(parts: int, *blocks: np.ndarray):
 
 def _ids_task(path: str, rows: np.ndarray) -> list[str]:
     """The ``id`` of some rows of a file, or ``<file>:<row>`` where it has no ``id`` column."""
-    if schema.ID not in pq.ParquetFile(path).schema_arrow.names:
+    if schema.ID not in parquet_file(path).schema_arrow.names:
         return [f"{path}:{r}" for r in rows.tolist()]
-    return pq.read_table(path, columns=[schema.ID]).column(schema.ID).take(pa.array(rows)).cast(pa.string()).to_pylist()
+    return read_table(path, columns=[schema.ID]).column(schema.ID).take(pa.array(rows)).cast(pa.string()).to_pylist()
 
 
 def _cluster_table(paths: list[str], offsets: np.ndarray, node: np.ndarray, root: np.ndarray) -> pa.Table:
@@ -442,7 +442,7 @@ def minhash_clusters(paths: list[str], cfg: MinHashConfig, workers: int, index: 
     init_ray(workers, None)
     import ray
 
-    parts = cfg.partitions(int(offsets[-1]) + sum(pq.ParquetFile(p).metadata.num_rows for p in prior), workers)
+    parts = cfg.partitions(int(offsets[-1]) + sum(parquet_file(p).metadata.num_rows for p in prior), workers)
     sign, bucket = ray.remote(_signature_task), ray.remote(_bucket_task)
     entries = [as_list(sign.options(num_returns=parts).remote(path, groups, first, cfg, parts, index))
                for path, groups, first in _chunks(paths, offsets, cfg.task_docs)]

@@ -20,8 +20,9 @@ and writes ``OUT/data/<name>.parquet`` atomically: kept rows in input order, ``t
 the exact cuts. ``OUT/dedup/done.json`` is written last; it records the inputs (path, size,
 mtime) and the config, so a re-run with the same inputs skips the phase and new inputs redo it.
 
-Every task reads its inputs by path, so on a multi-node cluster OUT and the inputs must be on
-storage every node sees.
+Every task reads its inputs and the decisions by path (a local one, or object storage:
+``core/storage.py``), so on a multi-node cluster OUT and the inputs must be on storage every node
+sees: an ``s3://`` URL where nodes share no disk.
 """
 
 from __future__ import annotations
@@ -29,22 +30,20 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError, to_dict
 from refinedweb.core.cluster import init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
-from refinedweb.core.io import fsync_dir, read_rows, write_json_atomic
+from refinedweb.core.io import fsync_dir, parquet_file, read_rows, read_table, write_json_atomic, write_table
+from refinedweb.core.storage import Remote, StoragePath, copy_file, location, remove_tree, stat_key
 from refinedweb.core.output import DATA_DIR, DEDUP_DIR, DEDUP_DONE, REJECTED_DIR, OutputConfig, shard_name, write_parquet_atomic
 from refinedweb.core.stage import annotate, set_column
 from refinedweb.core.stats import RunStats, StageStats, check_accounting, merge_stages, stages_from_json
@@ -91,15 +90,15 @@ class _Ctx:
     by_language: bool = False  # RefinedWeb-Europe: count per language, write data/<language>/<name>
 
     @property
-    def state(self) -> Path:
-        return Path(self.out) / DEDUP_DIR
+    def state(self) -> StoragePath:
+        return location(self.out) / DEDUP_DIR
 
 
 def _fingerprint(shards: list[Shard], cfg: DedupConfig, output: OutputConfig, rejected_k: int) -> dict[str, Any]:
     inputs = []
     for s in shards:
-        st = os.stat(s.path)
-        inputs.append([s.path, s.name, st.st_size, st.st_mtime_ns])
+        size, mtime_ns = stat_key(s.path)
+        inputs.append([s.path, s.name, size, mtime_ns])
     written = {k: v for k, v in to_dict(output).items() if k != "report"}  # the HTML report is not the phase's output
     return {"inputs": inputs, "dedup": to_dict(cfg), "output": written, "rejected_k": rejected_k}
 
@@ -110,13 +109,13 @@ def _remote(fn, **options):
     return ray.remote(num_cpus=1, max_retries=1, **options)(fn)
 
 
-def _rows_of(state: Path, kind: str, file: int, parts: list[str]) -> pa.Table | None:
+def _rows_of(state: StoragePath, kind: str, file: int, parts: list[str]) -> pa.Table | None:
     """Rows of shard ``file`` in the decision files ``state/kind/<part>.parquet`` (None if there are none)."""
     paths = [state / kind / f"{p}.parquet" for p in parts]
     paths = [p for p in paths if p.is_file()]
     if not paths:
         return None
-    tables = [pq.read_table(p, filters=[("file", "=", file)]) for p in paths]
+    tables = [read_table(p, filters=[("file", "=", file)]) for p in paths]
     table = pa.concat_tables(tables)
     return table if len(table) else None
 
@@ -152,13 +151,13 @@ def _minhash_step(ctx: _Ctx, workers: int) -> None:
     prior = [str(p) for p in sorted(_prior_dir(ctx, "minhash").glob("c*.parquet"))] if ctx.against else []
     table = minhash_mod.minhash_clusters(paths, ctx.cfg.minhash, workers, str(index), prior)
     (ctx.state / "minhash").mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, ctx.state / "minhash_clusters.parquet")
+    write_table(table, ctx.state / "minhash_clusters.parquet")
     index = {p: i for i, p in enumerate(paths)}
     dropped = table.filter(pc.invert(table.column("keep")))
     files = pa.array([index[p] for p in dropped.column("file").to_pylist()], pa.int32())
     rows = pa.table({"file": files, "row": dropped.column("row").cast(pa.int64()), "cluster": dropped.column("cluster")})
     rows = rows.sort_by([("file", "ascending"), ("row", "ascending")])
-    pq.write_table(rows, ctx.state / "minhash" / "dropped.parquet", row_group_size=65_536)  # tasks read their file's groups
+    write_table(rows, ctx.state / "minhash" / "dropped.parquet", row_group_size=65_536)  # tasks read their file's groups
 
 
 # --- the index a later snapshot is deduplicated against (``--against``) ---------------------------------
@@ -176,7 +175,7 @@ def _exact_params(cfg: DedupConfig) -> dict[str, Any]:
     return {"tokenizer": cfg.exact.tokenizer, "min_span_tokens": cfg.exact.min_span_tokens}
 
 
-def _index_dir(state: Path, kind: str, params: dict[str, Any]) -> Path:
+def _index_dir(state: StoragePath, kind: str, params: dict[str, Any]) -> StoragePath:
     """``state/index/<kind>/``, created, with the parameters its fingerprints depend on in ``<kind>.json``."""
     folder = state / INDEX_DIR / kind
     folder.mkdir(parents=True, exist_ok=True)
@@ -184,9 +183,9 @@ def _index_dir(state: Path, kind: str, params: dict[str, Any]) -> Path:
     return folder
 
 
-def _prior_dir(ctx: _Ctx, kind: str) -> Path:
+def _prior_dir(ctx: _Ctx, kind: str) -> StoragePath:
     """The earlier corpus's stored ``kind`` fingerprints; a ``UserError`` if absent or made with other parameters."""
-    root = Path(ctx.against) / DEDUP_DIR / INDEX_DIR
+    root = location(ctx.against) / DEDUP_DIR / INDEX_DIR
     params = (_minhash_params if kind == "minhash" else _exact_params)(ctx.cfg)
     meta = root / f"{kind}.json"
     if not meta.is_file() or not (root / kind).is_dir():
@@ -199,7 +198,7 @@ def _prior_dir(ctx: _Ctx, kind: str) -> Path:
 
 def _prior_exact(ctx: _Ctx) -> list[tuple[str, str]]:
     """``(final shard, its window fingerprints)`` of every shard of the earlier corpus."""
-    folder, data = _prior_dir(ctx, "exact"), Path(ctx.against) / DATA_DIR
+    folder, data = _prior_dir(ctx, "exact"), location(ctx.against) / DATA_DIR
     return [(str(data / p.relative_to(folder)), str(p)) for p in sorted(folder.rglob("*.parquet"))]
 
 
@@ -220,7 +219,7 @@ def _scan_task(ctx: _Ctx, file: int) -> list[tuple[int, int, int, int]]:
     """One shard's rows cut into chunks that fit a group: ``(file, lo, hi, chars)``; MinHash drops count 0."""
     path = ctx.shards[file].path
     lengths = []
-    for batch in pq.ParquetFile(path).iter_batches(columns=[schema.TEXT], batch_size=65_536):
+    for batch in parquet_file(path).iter_batches(columns=[schema.TEXT], batch_size=65_536):
         lengths.append(pc.fill_null(pc.utf8_length(batch.column(0)), 0).to_numpy(zero_copy_only=False))
     lengths = np.concatenate(lengths) if lengths else np.empty(0, np.int64)
     lengths[_minhash_rows(ctx, file)] = 0
@@ -283,8 +282,8 @@ def _url_map_task(ctx: _Ctx, file: int, parts: int):
     """The surviving rows' URL keys of one shard, split into ``parts`` partitions."""
     path = ctx.shards[file].path
     urls: list[str | None] = []
-    if schema.URL in pq.read_schema(path).names:  # without a url column no document is a URL duplicate
-        urls = pq.read_table(path, columns=[schema.URL]).column(schema.URL).cast(pa.string()).to_pylist()
+    if schema.URL in parquet_file(path).schema_arrow.names:  # without a url column no document is a URL duplicate
+        urls = read_table(path, columns=[schema.URL]).column(schema.URL).cast(pa.string()).to_pylist()
     alive = np.ones(len(urls), bool)
     if urls:  # only MinHash and exact-dedup survivors compete for their URL
         cuts = _exact_cuts(ctx, file)
@@ -309,7 +308,7 @@ def _url_step(ctx: _Ctx, workers: int) -> int:
     import ray
 
     (ctx.state / "url").mkdir(parents=True, exist_ok=True)
-    docs = sum(pq.ParquetFile(s.path).metadata.num_rows for s in ctx.shards)
+    docs = sum(parquet_file(s.path).metadata.num_rows for s in ctx.shards)
     parts = ctx.cfg.url.partitions(docs, workers)
     mapper = _remote(_url_map_task, num_returns=parts)
     ref = ray.put(ctx)
@@ -326,7 +325,7 @@ def _url_step(ctx: _Ctx, workers: int) -> int:
 def _work_table(ctx: _Ctx, file: int) -> tuple[pa.Table, list[str]]:
     """Shard ``file`` with its row index, and id/url/source where it has none; returns the added columns."""
     shard = ctx.shards[file]
-    table = pq.read_table(shard.path)
+    table = read_table(shard.path)
     n = len(table)
     added = {schema.ROW: pa.array(np.arange(n, dtype=np.int64))}
     if schema.ID not in table.column_names:  # the contract's stable id: "<file>:<row>"
@@ -382,7 +381,7 @@ def _write_final(ctx: _Ctx, name: str, table: pa.Table) -> list[str]:
         labels = pc.fill_null(table.column(schema.LANGUAGE), "und")
         parts = {f"{lang}/{name}": table.filter(pc.equal(labels, lang)) for lang in sorted(pc.unique(labels).to_pylist())}
     for rel, part in parts.items():
-        dest = Path(ctx.out) / DATA_DIR / rel
+        dest = location(ctx.out) / DATA_DIR / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(part, dest, ctx.output)
     return list(parts)
@@ -416,7 +415,7 @@ def _apply_task(ctx: _Ctx, file: int) -> tuple[list[dict[str, Any]], int, str, l
     _index_exact(ctx, shard.name, table)
     if samples:
         sample = bottom_k(pa.concat_tables(samples), ctx.rejected_k).cast(REJECTED_SCHEMA)
-        write_parquet_atomic(sample, Path(ctx.out) / REJECTED_DIR / _rejected_name(shard), ctx.output)
+        write_parquet_atomic(sample, location(ctx.out) / REJECTED_DIR / _rejected_name(shard), ctx.output)
     return [s.to_json() for s in stages], len(table), shard.name, paths
 
 
@@ -427,18 +426,21 @@ def _rejected_name(shard: Shard) -> str:
 # --- the phase -----------------------------------------------------------------------------------------
 
 
-def _link_all(shards: list[Shard], out: Path) -> DedupResult:
-    """Every kind switched off: the final corpus is the input, hard-linked (copied across file systems)."""
+def _link_all(shards: list[Shard], out: StoragePath) -> DedupResult:
+    """Every kind switched off: the final corpus is the input, hard-linked (copied across file systems and on object storage)."""
     written = {}
     for s in shards:
         dest = out / DATA_DIR / s.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.unlink(missing_ok=True)
+        source = location(s.path)
         try:
-            os.link(s.path, dest)
+            if isinstance(dest, Remote) or isinstance(source, Remote):
+                raise OSError("no hard links on object storage")
+            os.link(source, dest)
         except OSError:
-            shutil.copyfile(s.path, dest)
-        written[s.name] = pq.ParquetFile(dest).metadata.num_rows
+            copy_file(source, dest)
+        written[s.name] = parquet_file(dest).metadata.num_rows
     return DedupResult([], written)
 
 
@@ -471,9 +473,9 @@ def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
     return DedupResult(stages, written, paths=paths)
 
 
-def _clear_outputs(out: Path, shards: list[Shard]) -> None:
+def _clear_outputs(out: StoragePath, shards: list[Shard]) -> None:
     """Remove earlier decisions, dedup reject samples and final shards that are not outputs of these inputs."""
-    shutil.rmtree(out / DEDUP_DIR, ignore_errors=True)
+    remove_tree(out / DEDUP_DIR)
     (out / DEDUP_DIR).mkdir(parents=True)
     for p in (out / REJECTED_DIR).glob("dedup-*.parquet"):
         p.unlink()
@@ -485,13 +487,13 @@ def _clear_outputs(out: Path, shards: list[Shard]) -> None:
 
 def dedup_phase(
     shards: list[Shard],
-    out: str | Path,
+    out: str | StoragePath,
     cfg: DedupConfig,
     output: OutputConfig,
     workers: int,
     address: str | None = None,
     rejected_k: int = 0,
-    against: str | Path | None = None,
+    against: str | StoragePath | None = None,
     by_language: bool = False,
 ) -> DedupResult:
     """Deduplicate ``shards`` (in this global order) into ``out/data``; skipped if done with the same inputs.
@@ -499,8 +501,8 @@ def dedup_phase(
     ``by_language`` (runs of several target languages): the funnel is also counted per language and
     each shard's final rows land under ``data/<language>/``.
     """
-    out = Path(out)
-    key = {**_fingerprint(shards, cfg, output, rejected_k), "against": against and str(Path(against).resolve())}
+    out = location(out)
+    key = {**_fingerprint(shards, cfg, output, rejected_k), "against": against and str(location(against).resolve())}
     if by_language:
         key["by_language"] = True
     done = out / DEDUP_DIR / DEDUP_DONE
@@ -511,7 +513,8 @@ def dedup_phase(
             return DedupResult(stages_from_json(record["stages"]), record["written"], skipped=True, paths=paths)
     if done.is_file():  # data/ is about to change: readers (tokenize) must see it as unfinished until done again
         done.unlink()
-        fsync_dir(done.parent)
+        if not isinstance(done, Remote):
+            fsync_dir(done.parent)
     for sub in (DATA_DIR, REJECTED_DIR):
         (out / sub).mkdir(parents=True, exist_ok=True)
     _clear_outputs(out, shards)

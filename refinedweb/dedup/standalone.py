@@ -12,30 +12,28 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
-
-import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError
 from refinedweb.core.inputs import PARQUET, resolve_inputs
-from refinedweb.core.io import check_columns, write_json_atomic
+from refinedweb.core.io import check_columns, parquet_file, write_json_atomic
 from refinedweb.core.output import DATA_DIR, REJECTED_DIR, STATS_FILE, OutputConfig, OutputDir, output_lock
 from refinedweb.core.stats import FileState, RunStats
+from refinedweb.core.storage import StoragePath, location
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.dedup.phase import Shard, dedup_phase
 
 
-def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
-    """The Parquet files under ``input_dir`` in sorted order; bad input is a ``UserError`` naming it."""
-    root = Path(input_dir)
+def find_shards(input_dir: str | StoragePath, output: str | StoragePath) -> list[Shard]:
+    """The Parquet files under ``input_dir`` (a folder or a storage prefix) in sorted order; bad input is a ``UserError`` naming it."""
+    root = location(input_dir)
     if not root.is_dir():
         raise UserError(f"{root}: not a folder")
-    out = Path(output).resolve()
+    out = location(output).resolve()
     if out == root.resolve() or root.resolve() in out.parents:
         raise UserError(f"{output}: the output folder must not be inside the input folder {root}")
-    paths = [Path(p) for p in resolve_inputs(str(root), PARQUET)]
+    paths = [location(p) for p in resolve_inputs(str(root), PARQUET)]
     shards = []
     for p in paths:
         check_columns(p, (schema.TEXT,))
@@ -46,11 +44,11 @@ def find_shards(input_dir: str | Path, output: str | Path) -> list[Shard]:
 def dedup_folder(
     config: DedupConfig,
     output_config: OutputConfig,
-    input_dir: str | Path,
-    output: str | Path,
+    input_dir: str | StoragePath,
+    output: str | StoragePath,
     workers: int,
     address: str | None = None,
-    against: str | Path | None = None,
+    against: str | StoragePath | None = None,
 ) -> dict[str, Any]:
     """Deduplicate every Parquet file under ``input_dir`` into ``output``; returns its stats.json.
 
@@ -58,7 +56,7 @@ def dedup_folder(
     """
     start = time.perf_counter()
     shards = find_shards(input_dir, output)
-    if against is not None and (not Path(against).is_dir() or Path(against).resolve() == Path(output).resolve()):
+    if against is not None and (not location(against).is_dir() or location(against).resolve() == location(output).resolve()):
         raise UserError(f"--against {against}: must be an earlier dedup output folder, not this run's output")
     with output_lock(output, _log):
         return _dedup(config, output_config, shards, output, workers, address, start, against)
@@ -68,16 +66,16 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | Path, workers: int,
-           address: str | None, start: float, against: str | Path | None) -> dict[str, Any]:
+def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | StoragePath, workers: int,
+           address: str | None, start: float, against: str | StoragePath | None) -> dict[str, Any]:
     """``dedup_folder`` once it holds the output's lock."""
     result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason, against)
     OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
         _log(f"dedup: already done for these {len(shards)} files in {output}")
-    files = [FileState(s.path, pq.ParquetFile(s.path).metadata.num_rows, shard=f"{DATA_DIR}/{s.name}", docs_written=result.written[s.name])
+    files = [FileState(s.path, parquet_file(s.path).metadata.num_rows, shard=f"{DATA_DIR}/{s.name}", docs_written=result.written[s.name])
              for s in shards]
     stats = RunStats(files, result.stages, wall_seconds=time.perf_counter() - start)
     stats.check(str(output))
-    write_json_atomic(Path(output) / STATS_FILE, stats.to_json())
+    write_json_atomic(location(output) / STATS_FILE, stats.to_json())
     return stats.to_json()

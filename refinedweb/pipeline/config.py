@@ -12,6 +12,7 @@ from typing import Any
 
 from refinedweb.config import check, load_yaml, to_dict
 from refinedweb.core.output import OutputConfig
+from refinedweb.core.storage import StorageConfig
 from refinedweb.dedup.config import DedupConfig
 from refinedweb.filters.language import LanguageConfig
 from refinedweb.filters.lines import LinesConfig
@@ -83,11 +84,13 @@ class PipelineConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
-NOT_OUTPUT = ("runner", "sources", "output.report", "reader.batch_size", "reader.max_batch_bytes")
+NOT_OUTPUT = ("runner", "sources", "storage", "output.report", "reader.batch_size", "reader.max_batch_bytes")
 """Settings a resumed run may change: how the work is spread (runner), how inputs are fetched
-(sources), the HTML report, and the reader's block sizes (rows are put back in input order)."""
+(sources) and object storage reached (storage), the HTML report, and the reader's block sizes
+(rows are put back in input order)."""
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -23,7 +23,6 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterator
 
 import pyarrow as pa
@@ -41,6 +40,7 @@ from refinedweb.core.io import read_json_file, write_json_atomic
 from refinedweb.core.stats import FileMeta, FileState, RunStats, StageStats, check_accounting, merge_stages
 from refinedweb.pipeline.warc import ROW_SCHEMA, FileStats, ReaderConfig, read_file
 from refinedweb.core.output import CONFIG_FILE, STATS_FILE, OutputDir, output_lock
+from refinedweb.core.storage import StoragePath, configure, is_remote, location
 from refinedweb.pipeline.sources import SourcesConfig, TransientInputError
 
 RAW_SCHEMA = ROW_SCHEMA.append(pa.field(schema.ROW, pa.int64())).append(pa.field(schema.FILE_META, pa.string()))
@@ -177,9 +177,9 @@ class FileRefineActor(RefineActor):
 
 
 def _local_size(path: str) -> int:
-    """Bytes of a local input (0 for a URL): the longest files are handed out first."""
+    """Bytes of an input (0 for a web URL, which would cost a request): the longest files are handed out first."""
     try:
-        return os.path.getsize(path)
+        return os.path.getsize(path) if not is_remote(path) else location(path).size() if not is_url(path) else 0
     except OSError:
         return 0
 
@@ -342,21 +342,22 @@ def _check_config(out: OutputDir, config: PipelineConfig) -> None:
 def run(
     config: PipelineConfig,
     inputs: list[str],
-    output: str | Path,
+    output: str | StoragePath,
     workers: int | None = None,
     address: str | None = None,
 ) -> dict[str, Any]:
-    """Refine ``inputs`` into ``output``; files already done there are skipped. Returns stats.json."""
+    """Refine ``inputs`` into ``output`` (a folder or an object-storage URL); files already done there are skipped. Returns stats.json."""
+    configure(config.storage)
     with output_lock(output, _log):
         return _run(config, inputs, output, workers, address)
 
 
-def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers: int | None, address: str | None) -> dict[str, Any]:
+def _run(config: PipelineConfig, inputs: list[str], output: str | StoragePath, workers: int | None, address: str | None) -> dict[str, Any]:
     """``run`` once it holds the output's lock."""
     start = time.perf_counter()
     out = OutputDir(output)
     _check_config(out, config)
-    write_json_atomic(Path(output) / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
+    write_json_atomic(out.root / CONFIG_FILE, to_dict(config))  # the report draws its thresholds
     workers = workers or config.runner.workers
     remote = [s for s in inputs if is_url(s)]
     if remote and not config.sources.enabled:  # the config's error, not each file's: never quarantine them for it
@@ -380,5 +381,5 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | Path, workers:
     stats.phase_seconds = {"refine": refined - start, "dedup": time.perf_counter() - refined}
     stats.quarantined, stats.not_done = out.quarantined(inputs), not_done
     stats.check(str(output))
-    write_json_atomic(Path(output) / STATS_FILE, stats.to_json())
+    write_json_atomic(out.root / STATS_FILE, stats.to_json())
     return stats.to_json()

@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 from refinedweb.config import UserError, check
 from refinedweb.core.inputs import is_url
+from refinedweb.core.storage import Remote, location, scheme_of
 
 BUFFER_BYTES = 1 << 20  # read-ahead of every input stream; WARC records are read in big blocks
 MAX_BACKOFF_S = 60.0  # ceiling of the exponential backoff between two HTTP retries
@@ -43,7 +44,8 @@ class SourcesConfig:
     enabled: bool = True
     """Remote inputs allowed at all; false makes any http(s) input a user error (offline runs)."""
     cc_base_url: str = "https://data.commoncrawl.org"
-    """Common Crawl's public HTTP endpoint (commoncrawl.org/get-started); a mirror or a test server."""
+    """Common Crawl's public HTTP endpoint (commoncrawl.org/get-started); a mirror or a test server;
+    or its bucket, ``s3://commoncrawl`` (with ``storage.s3.anonymous: true`` outside AWS accounts)."""
     http_retries: int = 5
     """Consecutive failed attempts (connection error, timeout, 5xx, 429) before a file is given up."""
     http_timeout_s: float = 60.0
@@ -56,7 +58,8 @@ class SourcesConfig:
     Common Crawl WARC takes minutes). Past it the file is a ``TransientInputError``."""
 
     def __post_init__(self) -> None:
-        check(self.cc_base_url.startswith(("http://", "https://")), "cc_base_url", "must be an http(s) URL")
+        check(scheme_of(self.cc_base_url) in ("http", "https", "s3", "gs"), "cc_base_url",
+              f"must be an http(s), s3:// or gs:// URL, got {self.cc_base_url!r}")
         check(0 <= self.http_retries <= 100, "http_retries", f"must be in [0, 100], got {self.http_retries}")
         # finite and bounded: an infinite timeout overflows the socket layer (OverflowError), not a user error
         check(0 < self.http_timeout_s <= 3600, "http_timeout_s", f"must be in (0, 3600] seconds, got {self.http_timeout_s}")
@@ -116,10 +119,49 @@ def open_input(source: str, config: SourcesConfig | None = None) -> BinaryIO:
         if not config.enabled:
             raise UserError(f"{source}: remote inputs are disabled (sources.enabled: false)")
         return io.BufferedReader(HttpStream(source, config), buffer_size=BUFFER_BYTES)
+    if scheme_of(source) is not None:
+        return io.BufferedReader(StorageStream(source), buffer_size=BUFFER_BYTES)
     path = Path(os.path.expanduser(source.removeprefix("file://")))
     if not path.is_file():
         raise UserError(f"{source}: input file not found")
     return open(path, "rb", buffering=BUFFER_BYTES)
+
+
+class StorageStream(io.RawIOBase):
+    """An object-storage input (``s3://``) read in order; the client retries each request itself.
+
+    ``core/storage.py`` configures the retries (backoff on 503 SlowDown, 5xx, reset connections);
+    a missing key is a ``UserError`` naming it, a read that fails after them all a
+    ``TransientInputError`` (the file is left not done, for a resume to read again).
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        where = location(url)
+        assert isinstance(where, Remote)
+        try:
+            if not where.is_file():
+                raise UserError(f"{url}: input file not found")
+            self._file = where.open_input()
+        except OSError as exc:
+            raise TransientInputError(f"{url}: cannot open it ({exc})") from None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        try:
+            data = self._file.read(len(buffer))
+        except OSError as exc:
+            raise TransientInputError(f"{self.url}: read failed after the client's retries ({exc})") from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
 
 
 class HttpStream(io.RawIOBase):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from refinedweb.core.storage import StoragePath, location
 from refinedweb.core.io import read_json_file
 from refinedweb.core.output import CONFIG_FILE, STATS_FILE
 
@@ -22,13 +22,13 @@ TOP_REASONS = 3
 class Run:
     """One run's output folder, its stats.json and (where saved) its resolved config."""
 
-    path: Path
+    path: StoragePath
     stats: dict[str, Any]
     config: dict[str, Any] | None
 
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
-        root = Path(path)
+    def load(cls, path: str | StoragePath) -> "Run":
+        root = location(path)
         stats = read_json_file(root / STATS_FILE, f"no {STATS_FILE} (is {path} a refinedweb run's output?)")
         config_path = root / CONFIG_FILE
         config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else None

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import html
 import json
-from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 
 from refinedweb import schema
+from refinedweb.core.storage import Remote, StoragePath, location
 from refinedweb.core.output import read_rejected
 from refinedweb.report import charts
 from refinedweb.report.funnel import Run, funnel_rows, language_rows
@@ -163,12 +163,15 @@ def render(run: Run, funnel_png: bytes) -> str:
     )
 
 
-def write_report(out: str | Path) -> Path:
+def write_report(out: str | StoragePath) -> StoragePath:
     """Write ``OUT/report.html`` and ``OUT/funnel.png`` from the run in ``out``; return the report's path."""
     run = Run.load(out)
     funnel = charts.funnel_figure(run)
-    root = Path(out)
+    root = location(out)
     for name, data in ((FUNNEL_PNG, funnel), (REPORT_FILE, render(run, funnel).encode("utf-8"))):
+        if isinstance(root, Remote):  # one upload: the key is whole or absent
+            (root / name).write_bytes(data)
+            continue
         tmp = root / f".{name}.tmp"
         tmp.write_bytes(data)
         tmp.replace(root / name)

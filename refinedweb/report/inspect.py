@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError
+from refinedweb.core.io import read_table
+from refinedweb.core.storage import StoragePath, location
 from refinedweb.core.executor import sample_key
 from refinedweb.core.output import DATA_DIR, read_rejected
 from refinedweb.report.funnel import Run
@@ -37,7 +37,7 @@ _CONTROL = re.compile(
 )
 
 
-def rejected_docs(out: str | Path, reason: str, n: int) -> list[dict[str, Any]]:
+def rejected_docs(out: str | StoragePath, reason: str, n: int) -> list[dict[str, Any]]:
     """Up to ``n`` sampled rejected documents of ``reason`` (the same ones every time).
 
     An unknown reason is a ``UserError`` listing the run's reasons with their counts.
@@ -56,28 +56,28 @@ def rejected_docs(out: str | Path, reason: str, n: int) -> list[dict[str, Any]]:
     return [{**r, "signals": json.loads(r["signals"] or "{}")} for r in rows.drop_columns(["key"]).to_pylist()]
 
 
-def _kept_shards(out: Path) -> list[Path]:
+def _kept_shards(out: StoragePath) -> list[StoragePath]:
     """The corpus shards to sample from: all of them, or a fixed pseudo-random ``MAX_KEPT_SHARDS``."""
     shards = sorted((out / DATA_DIR).glob("*.parquet"))
     return sorted(shards, key=lambda p: sample_key(p.name))[:MAX_KEPT_SHARDS]
 
 
-def kept_docs(out: str | Path, n: int) -> list[dict[str, Any]]:
+def kept_docs(out: str | StoragePath, n: int) -> list[dict[str, Any]]:
     """Up to ``n`` kept documents: the smallest id hashes over (a bounded set of) the written shards."""
-    root = Path(out)
+    root = location(out)
     shards = _kept_shards(root)
     if not shards:
         raise UserError(f"{root / DATA_DIR}: no Parquet shards (is {out} a refinedweb run's output?)")
     keyed = []
     for path in shards:
-        for doc_id in pq.read_table(path, columns=[schema.ID]).column(schema.ID).to_pylist():
+        for doc_id in read_table(path, columns=[schema.ID]).column(schema.ID).to_pylist():
             keyed.append((sample_key(doc_id or ""), doc_id, path))
     keyed.sort(key=lambda t: t[0])
     chosen = keyed[:n]
     docs = []
     for path in dict.fromkeys(p for _, _, p in chosen):
         ids = [i for _, i, p in chosen if p == path]
-        table = pq.read_table(path, filters=pc.field(schema.ID).isin(pa.array(ids, pa.string())))
+        table = read_table(path, filters=pc.field(schema.ID).isin(pa.array(ids, pa.string())))
         docs.extend(table.to_pylist())
     order = {doc_id: k for k, doc_id, _ in chosen}
     docs.sort(key=lambda d: order[d[schema.ID]])

@@ -15,12 +15,13 @@ keeps word counts, not documents, so the corpus never sits in memory.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from refinedweb.config import UserError, check
+from refinedweb.core.io import write_atomic
+from refinedweb.core.storage import StoragePath, copy_file, location
 from refinedweb.tokenize.corpus import corpus_files, iter_texts
 from refinedweb.tokenize.manifest import TOKENIZER_FILE
 
@@ -79,7 +80,7 @@ def falcon_style_tokenizer():
     return tok
 
 
-def train_tokenizer(inputs: str | Sequence[str], output: str | Path, config: TokenizerTrainConfig = TokenizerTrainConfig(),
+def train_tokenizer(inputs: str | Sequence[str], output: str | StoragePath, config: TokenizerTrainConfig = TokenizerTrainConfig(),
                     show_progress: bool = False):
     """Train on the ``text`` of ``inputs`` (folders, globs, files) and save the folder; returns the tokenizer."""
     from tokenizers import pre_tokenizers, trainers
@@ -122,45 +123,43 @@ def transformers_files(special_tokens: Sequence[str], eot_token: str, model_max_
     return {CONFIG_FILE: config, SPECIAL_TOKENS_FILE: special}
 
 
-def save_tokenizer(tok, output: str | Path, *, eot_token: str = EOT, model_max_length: int = 2048) -> Path:
-    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into ``output``."""
-    out = Path(output)
+def save_tokenizer(tok, output: str | StoragePath, *, eot_token: str = EOT, model_max_length: int = 2048) -> StoragePath:
+    """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into ``output`` (a folder or a storage prefix)."""
+    out = location(output)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{TOKENIZER_FILE}.tmp"
-    tok.save(str(tmp))
-    tmp.replace(out / TOKENIZER_FILE)
+    write_atomic(out / TOKENIZER_FILE, lambda tmp: tok.save(str(tmp)))
     specials = [t.content for _, t in sorted(tok.get_added_tokens_decoder().items()) if t.special]
     for name, doc in transformers_files(specials, eot_token, model_max_length).items():
         (out / name).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     return out
 
 
-def load_tokenizer(path: str | Path):
-    """A ``tokenizers.Tokenizer`` from a folder holding tokenizer.json, or from the file itself."""
+def load_tokenizer(path: str | StoragePath):
+    """A ``tokenizers.Tokenizer`` from a folder (or storage prefix) holding tokenizer.json, or from the file itself."""
     from tokenizers import Tokenizer
 
-    p = Path(path)
+    p = location(path)
     file = p / TOKENIZER_FILE if p.is_dir() else p
     if not file.is_file():
         raise UserError(f"{path}: no {TOKENIZER_FILE} found (train one with `refinedweb tokenizer train`)")
     try:
-        return Tokenizer.from_file(str(file))
+        return Tokenizer.from_file(str(file)) if isinstance(file, Path) else Tokenizer.from_str(file.read_text())
     except Exception as exc:  # tokenizers raises a bare Exception on a malformed file
         raise UserError(f"{file}: not a tokenizers JSON file ({str(exc).splitlines()[0]})") from None
 
 
-def copy_tokenizer(source: str | Path, target: Path, eot_token: str = EOT, model_max_length: int = 2048) -> Path:
+def copy_tokenizer(source: str | StoragePath, target: StoragePath, eot_token: str = EOT, model_max_length: int = 2048) -> StoragePath:
     """Copy a tokenizer (folder or bare tokenizer.json) into ``target``, adding transformers' files if absent."""
-    src = Path(source)
+    src = location(source)
     file = src / TOKENIZER_FILE if src.is_dir() else src
     target.mkdir(parents=True, exist_ok=True)
     if file.resolve() == (target / TOKENIZER_FILE).resolve():
         return target
-    shutil.copyfile(file, target / TOKENIZER_FILE)
+    copy_file(file, target / TOKENIZER_FILE)
     siblings = [file.parent / name for name in (CONFIG_FILE, SPECIAL_TOKENS_FILE)]
     if all(p.is_file() for p in siblings):
         for p in siblings:
-            shutil.copyfile(p, target / p.name)
+            copy_file(p, target / p.name)
     else:
         tok = load_tokenizer(target)
         specials = [t.content for _, t in sorted(tok.get_added_tokens_decoder().items()) if t.special]

@@ -9,20 +9,18 @@ the whole corpus at once.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator, Sequence
-
-import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.core.inputs import resolve_parquet
-from refinedweb.core.io import check_columns
+from refinedweb.core.io import check_columns, parquet_file
 from refinedweb.core.output import check_dedup_done
+from refinedweb.core.storage import StoragePath
 
 REQUIRED_COLUMNS = (schema.ID, schema.TEXT)
 
 
-def corpus_files(inputs: str | Sequence[str]) -> list[Path]:
+def corpus_files(inputs: str | Sequence[str]) -> list[StoragePath]:
     """The Parquet files of ``inputs`` with ``REQUIRED_COLUMNS``; a run's ``data/`` only once its dedup is done."""
     files = resolve_parquet(inputs)
     check_dedup_done(files)  # first: a half-rewritten data/ is the error to name, not a column of one of its shards
@@ -31,11 +29,11 @@ def corpus_files(inputs: str | Sequence[str]) -> list[Path]:
     return files
 
 
-def iter_texts(files: Sequence[Path], batch_docs: int = 1024, limit_docs: int | None = None) -> Iterator[list[str]]:
+def iter_texts(files: Sequence[StoragePath], batch_docs: int = 1024, limit_docs: int | None = None) -> Iterator[list[str]]:
     """Lists of at most ``batch_docs`` texts, file by file, record batch by record batch (nulls skipped)."""
     left = limit_docs
     for path in files:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_docs, columns=[schema.TEXT]):
+        for batch in parquet_file(path).iter_batches(batch_size=batch_docs, columns=[schema.TEXT]):
             texts = [t for t in batch.column(0).to_pylist() if t is not None]
             if left is not None:
                 texts, left = texts[:left], left - min(left, len(texts))

@@ -21,13 +21,12 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from refinedweb.config import UserError
-from refinedweb.core.io import read_json_file
+from refinedweb.core.io import read_json_file, write_json_atomic
+from refinedweb.core.storage import StoragePath, location
 
 FORMAT = "refinedweb-tokens/1"
 MANIFEST_NAME = "manifest.json"
@@ -63,7 +62,7 @@ class Manifest:
     dtype: str
     splits: dict[str, Split]
     tokenizer_path: str | None = None
-    root: Path | None = field(default=None, compare=False)
+    root: StoragePath | None = field(default=None, compare=False)
 
     def split(self, name: str) -> Split:
         """The split ``name``; a missing split is a ``UserError`` listing the ones present."""
@@ -72,18 +71,18 @@ class Manifest:
             raise UserError(f"{self.root}: no split {name!r} in {MANIFEST_NAME} (has: {have})")
         return self.splits[name]
 
-    def shard_paths(self, name: str) -> list[Path]:
+    def shard_paths(self, name: str) -> list[StoragePath]:
         """Absolute paths of the shards of split ``name``, in manifest order."""
-        root = self.root or Path(".")
+        root = self.root or location(".")
         return [root / shard.path for shard in self.split(name).shards]
 
 
-def _tokenizer_json(path: str | os.PathLike) -> Path:
-    p = Path(path)
+def _tokenizer_json(path: str | os.PathLike | StoragePath) -> StoragePath:
+    p = location(path)
     return p / TOKENIZER_FILE if p.is_dir() else p
 
 
-def tokenizer_sha256(tokenizer_dir_or_json: str | os.PathLike) -> str:
+def tokenizer_sha256(tokenizer_dir_or_json: str | os.PathLike | StoragePath) -> str:
     """SHA-256 of the ``tokenizer.json`` bytes (given the file or the folder holding it)."""
     p = _tokenizer_json(tokenizer_dir_or_json)
     if not p.is_file():
@@ -110,7 +109,7 @@ def _split_dict(shards: Iterable[Mapping[str, Any] | Shard]) -> dict[str, Any]:
 
 
 def write_manifest(
-    directory: str | os.PathLike,
+    directory: str | os.PathLike | StoragePath,
     *,
     sha256: str,
     vocab_size: int,
@@ -118,8 +117,8 @@ def write_manifest(
     dtype: str,
     splits: Mapping[str, Iterable[Mapping[str, Any] | Shard]],
     tokenizer_path: str | os.PathLike | None = None,
-) -> Path:
-    """Write ``directory/manifest.json`` atomically; ``splits`` maps a split name to its shard entries.
+) -> StoragePath:
+    """Write ``directory/manifest.json`` atomically (one upload on object storage); ``splits`` maps a split name to its shard entries.
 
     Split totals are summed from the shards so they cannot disagree. ``tokenizer_path`` (optional) is
     stored so a trainer can find the tokenizer without being told.
@@ -135,17 +134,13 @@ def write_manifest(
         tokenizer["path"] = str(tokenizer_path)
     doc = {"format": FORMAT, "tokenizer": tokenizer, "dtype": dtype,
            "splits": {name: _split_dict(shards) for name, shards in splits.items()}}
-    out = Path(directory)
+    out = location(directory)
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest-", suffix=".json", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, out / MANIFEST_NAME)
+    write_json_atomic(out / MANIFEST_NAME, doc)
     return out / MANIFEST_NAME
 
 
-def _parse_split(name: str, raw: Any, where: Path) -> Split:
+def _parse_split(name: str, raw: Any, where: StoragePath) -> Split:
     if not isinstance(raw, dict) or not isinstance(raw.get("shards"), list):
         raise UserError(f"{where}: split {name!r} must be a mapping with a 'shards' list")
     try:
@@ -155,9 +150,9 @@ def _parse_split(name: str, raw: Any, where: Path) -> Split:
     return Split(sum(s.documents for s in shards), sum(s.tokens for s in shards), shards)
 
 
-def read_manifest(directory: str | os.PathLike) -> Manifest:
+def read_manifest(directory: str | os.PathLike | StoragePath) -> Manifest:
     """Read and validate ``directory/manifest.json``; every problem is a ``UserError`` naming the file."""
-    path = Path(directory) / MANIFEST_NAME
+    path = location(directory) / MANIFEST_NAME
     raw = read_json_file(path, f"not found (is {directory} a token folder written by `refinedweb tokenize`?)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         got = raw.get("format") if isinstance(raw, dict) else raw
@@ -177,11 +172,11 @@ def read_manifest(directory: str | os.PathLike) -> Manifest:
         dtype=raw["dtype"],
         splits={name: _parse_split(name, s, path) for name, s in splits.items()},
         tokenizer_path=tok.get("path"),
-        root=Path(directory),
+        root=location(directory),
     )
 
 
-def check_tokenizer(manifest: Manifest, tokenizer_path: str | os.PathLike) -> None:
+def check_tokenizer(manifest: Manifest, tokenizer_path: str | os.PathLike | StoragePath) -> None:
     """Refuse a tokenizer whose ``tokenizer.json`` is not the one the shards were made with."""
     actual = tokenizer_sha256(tokenizer_path)
     if actual != manifest.sha256:
@@ -191,12 +186,12 @@ def check_tokenizer(manifest: Manifest, tokenizer_path: str | os.PathLike) -> No
         )
 
 
-def resolve_tokenizer(manifest: Manifest, override: str | os.PathLike | None = None) -> Path:
+def resolve_tokenizer(manifest: Manifest, override: str | os.PathLike | None = None) -> StoragePath:
     """The tokenizer folder to use: ``override`` if given, else the manifest's recorded path (checked)."""
     if override is not None:
-        path = Path(override)
+        path = location(override)
     elif manifest.tokenizer_path:
-        path = Path(manifest.tokenizer_path)
+        path = location(manifest.tokenizer_path)
         if not path.is_absolute() and manifest.root is not None and not path.exists():
             path = manifest.root / path
     else:

@@ -19,19 +19,18 @@ import sys
 import time
 from dataclasses import dataclass
 from itertools import chain, repeat
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
 from refinedweb.core.cluster import init_ray
-from refinedweb.core.io import read_rows, write_json_atomic
+from refinedweb.core.io import parquet_file, read_rows, write_json_atomic
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
+from refinedweb.core.storage import StoragePath, location, stat_key
 from refinedweb.tokenize import manifest as mf
 from refinedweb.tokenize.bpe import EOT, copy_tokenizer, load_tokenizer
 from refinedweb.tokenize.corpus import corpus_files
@@ -75,15 +74,15 @@ class Unit:
     name: str
 
 
-def plan_units(files: Sequence[Path], docs_per_shard: int) -> list[Unit]:
+def plan_units(files: Sequence[StoragePath], docs_per_shard: int) -> list[Unit]:
     """The units of ``files`` in order; shard names are the input's stem and the slice number."""
-    stems: dict[str, Path] = {}
+    stems: dict[str, StoragePath] = {}
     units = []
     for path in files:
         if path.stem in stems:
             raise UserError(f"{path}: same file name as {stems[path.stem]}; output shards would collide")
         stems[path.stem] = path
-        rows = pq.ParquetFile(path).metadata.num_rows
+        rows = parquet_file(path).metadata.num_rows
         for k, start in enumerate(range(0, rows, docs_per_shard)):
             units.append(Unit(str(path), start, min(rows, start + docs_per_shard), f"{path.stem}-{k:05d}"))
     return units
@@ -140,9 +139,9 @@ def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], con
     input_ids = encode(tok, texts, settings["eot_id"], settings["dtype"], config.batch_docs)
     tokens = table.select([schema.ID]).append_column(schema.INPUT_IDS, input_ids)
     val = is_validation(doc_ids, config.val_fraction, config.split_seed)
-    state: dict[str, Any] = {"source": unit.source, "source_bytes": os.path.getsize(unit.source),
+    state: dict[str, Any] = {"source": unit.source, "source_bytes": stat_key(unit.source)[0],
                              "rows": [unit.start, unit.stop], "settings": settings}
-    root = Path(out)
+    root = location(out)
     for split, keep in ((TRAIN, ~val), (VAL, val)):
         shard = tokens.filter(pa.array(keep))
         rel = f"{split}/{unit.name}.parquet"
@@ -159,7 +158,7 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _prepare(tokenizer: str | Path, output: Path, config: TokenizeConfig) -> tuple[Path, dict[str, Any], str]:
+def _prepare(tokenizer: str | StoragePath, output: StoragePath, config: TokenizeConfig) -> tuple[StoragePath, dict[str, Any], str]:
     """Check the tokenizer and copy it to OUTPUT/tokenizer/; (its folder, the settings units record, its JSON)."""
     tok = load_tokenizer(tokenizer)
     eot_id = tok.token_to_id(config.eot_token)
@@ -180,7 +179,7 @@ def _prepare(tokenizer: str | Path, output: Path, config: TokenizeConfig) -> tup
     return tok_dir, settings, (tok_dir / mf.TOKENIZER_FILE).read_text(encoding="utf-8")
 
 
-def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: TokenizeConfig, output: Path,
+def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: TokenizeConfig, output: StoragePath,
                workers: int) -> None:
     """Run the units as Ray tasks, at most ``workers`` at a time; input errors become a ``UserError``."""
     import ray
@@ -198,28 +197,28 @@ def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: To
                 ray.cancel(ref)
             raise UserError(state["error"])
         done += 1
-        _log(f"[{done}/{len(todo)}] {Path(state['source']).name} rows {state['rows'][0]}-{state['rows'][1]}: "
+        _log(f"[{done}/{len(todo)}] {state['source'].rsplit('/', 1)[-1]} rows {state['rows'][0]}-{state['rows'][1]}: "
              f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
 
 
-def _done(unit: Unit, output: Path) -> bool:
+def _done(unit: Unit, output: StoragePath) -> bool:
     """Whether the unit's state file exists; one made from a file of another size is a ``UserError``."""
     path = output / STATE_DIR / f"{unit.name}.json"
     if not path.is_file():
         return False
     recorded = json.loads(path.read_text(encoding="utf-8")).get("source_bytes")
-    if recorded != os.path.getsize(unit.source):
+    if recorded != stat_key(unit.source)[0]:
         raise UserError(f"{unit.source}: changed since it was tokenized into {output} ({path.name}); "
                         "choose another --output")
     return True
 
 
-def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | Path,
+def tokenize(inputs: str | Sequence[str], tokenizer: str | StoragePath, output: str | StoragePath,
              config: TokenizeConfig = TokenizeConfig(), address: str | None = None) -> dict[str, Any]:
     """Tokenize ``inputs`` into ``output`` (units already done are skipped); returns a summary."""
 
     start = time.perf_counter()
-    out = Path(output)
+    out = location(output)
     files = corpus_files(inputs)
     (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     for split in (TRAIN, VAL):

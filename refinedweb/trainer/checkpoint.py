@@ -14,6 +14,12 @@ rank its own shards under FSDP, one file otherwise), completed with ``trainer.js
 folder, ignored and cleared by the next save. config.yaml and run.json are written the same way
 (temporary file, fsync, rename), so a kill never leaves half of one.
 
+``RUN_DIR`` may be object storage (``s3://``, ``core/storage.py``), which has no rename: each rank
+saves into a local temporary folder of its own and uploads its files under ``step_N/``; once all
+have, rank 0 uploads ``trainer.json``, last. Its presence is the commit: a checkpoint without it
+(a run killed mid-upload) is never listed, and the next save clears it. A checkpoint is loaded by
+downloading its keys to a local temporary folder first.
+
 Loading never runs pickled code from the folder. ``torch.distributed.checkpoint`` unpickles its
 ``.metadata`` with plain ``pickle.load`` and non-tensor entries with ``torch.load(weights_only=False)``;
 ``SafeReader`` and ``SafePlanner`` replace those with an unpickler that only builds the checkpoint
@@ -45,6 +51,7 @@ from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_di
 
 from refinedweb.config import UserError, from_dict
 from refinedweb.core.io import fsync_dir
+from refinedweb.core.storage import Remote, StoragePath, copy_file, download_tree, location, remove_tree, upload_tree
 from refinedweb.trainer.model import Falcon, ModelConfig
 
 CHECKPOINTS = "checkpoints"
@@ -138,10 +145,13 @@ class SafePlanner(DefaultLoadPlanner):
             self.state_dict[read_item.dest_index.fqn] = obj
 
 
-def _dcp_load(state: dict[str, Any], path: Path) -> None:
+def _dcp_load(state: dict[str, Any], path: StoragePath) -> None:
     """``dcp.load`` of ``state`` from ``path`` through ``SafeReader`` and ``SafePlanner``."""
-    if not Path(path).is_dir():
+    if not location(path).is_dir():
         raise UserError(f"{path}: checkpoint folder not found")
+    if isinstance(path, Remote):
+        with tempfile.TemporaryDirectory(prefix="refinedweb-ckpt-") as local:
+            return _dcp_load(state, download_tree(path, Path(local)))  # dcp reads local files
     reader = SafeReader(str(path))
     reader.read_metadata()  # refuses a bad .metadata here, before dcp wraps the error in its own
     try:
@@ -153,8 +163,11 @@ def _dcp_load(state: dict[str, Any], path: Path) -> None:
         raise
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: StoragePath, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder: fsync, rename, fsync the folder."""
+    if isinstance(path, Remote):  # one upload: the key is whole or absent
+        path.write_text(text)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -170,8 +183,9 @@ def _write_atomic(path: Path, text: str) -> None:
 
 # --- the run folder --------------------------------------------------------------------------------
 
-def write_run_files(run_dir: Path, config: dict[str, Any], info: dict[str, Any], tokenizer_dir: Path) -> None:
+def write_run_files(run_dir: StoragePath, config: dict[str, Any], info: dict[str, Any], tokenizer_dir: StoragePath) -> None:
     """config.yaml (the run config as a mapping), run.json and tokenizer/ (rank 0 only)."""
+    run_dir, tokenizer_dir = location(run_dir), location(tokenizer_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(run_dir / CONFIG, yaml.safe_dump(config, sort_keys=False))
     _write_atomic(run_dir / RUN_INFO, json.dumps(info, indent=2))
@@ -179,16 +193,16 @@ def write_run_files(run_dir: Path, config: dict[str, Any], info: dict[str, Any],
     target.mkdir(exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         if (tokenizer_dir / name).is_file():
-            shutil.copyfile(tokenizer_dir / name, target / name)
+            copy_file(tokenizer_dir / name, target / name)
 
 
-def read_run_config_dict(run_dir: Path) -> dict[str, Any]:
+def read_run_config_dict(run_dir: StoragePath) -> dict[str, Any]:
     """The resolved config saved in a run folder, as a mapping (``train.read_run_config`` builds it).
 
     Runs saved before the ``enabled`` switches were dropped from the trainer's configs stored
     ``enabled: true`` in each section; those keys are removed so old run folders still load.
     """
-    path = Path(run_dir) / CONFIG
+    path = location(run_dir) / CONFIG
     if not path.is_file():
         raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -198,9 +212,9 @@ def read_run_config_dict(run_dir: Path) -> dict[str, Any]:
     return raw
 
 
-def read_run_info(run_dir: Path) -> dict[str, Any]:
+def read_run_info(run_dir: StoragePath) -> dict[str, Any]:
     """run.json of a run folder (tokenizer facts)."""
-    path = Path(run_dir) / RUN_INFO
+    path = location(run_dir) / RUN_INFO
     if not path.is_file():
         raise UserError(f"{path}: not found (is {run_dir} a training run folder?)")
     return json.loads(path.read_text(encoding="utf-8"))
@@ -208,9 +222,9 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
 
 # --- checkpoints -----------------------------------------------------------------------------------
 
-def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+def list_checkpoints(run_dir: StoragePath) -> list[tuple[int, StoragePath]]:
     """Complete checkpoints of a run, oldest first, as (step, folder)."""
-    root = Path(run_dir) / CHECKPOINTS
+    root = location(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
     found = []
@@ -221,21 +235,45 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def find_checkpoint(run_dir: Path, step: int | None = None) -> Path:
+def find_checkpoint(run_dir: StoragePath, step: int | None = None) -> StoragePath:
     """The newest checkpoint, or the one of ``step``; a ``UserError`` when there is none."""
     found = list_checkpoints(run_dir)
     if step is not None:
         found = [(s, p) for s, p in found if s == step]
     if not found:
         which = f"for step {step} " if step is not None else ""
-        raise UserError(f"{Path(run_dir) / CHECKPOINTS}: no checkpoint {which}found")
+        raise UserError(f"{location(run_dir) / CHECKPOINTS}: no checkpoint {which}found")
     return found[-1][1]
 
 
-def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    trainer_state: dict[str, Any], keep: int) -> Path:
+def _save_remote(root: Remote, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                 trainer_state: dict[str, Any], keep: int) -> Remote:
+    """``save_checkpoint`` onto object storage: every rank's files uploaded, then ``trainer.json`` last."""
+    final = root / f"step_{step:08d}"
+    if _rank() == 0:
+        done = {p for _, p in list_checkpoints(root.parent)}
+        for stale in [p for p in root.iterdir() if p not in done] + ([final] if final in done else []):
+            remove_tree(stale)  # a save cut off mid-upload (no trainer.json), or this step's older copy
+    _barrier()
+    model_state, optim_state = get_state_dict(model, optimizer)
+    with tempfile.TemporaryDirectory(prefix="refinedweb-ckpt-") as local:
+        _quiet(dcp.save, {"model": model_state, "optim": optim_state}, checkpoint_id=local)
+        upload_tree(Path(local), final)
+    _barrier()
+    if _rank() == 0:
+        (final / TRAINER_STATE).write_text(json.dumps({"step": step, **trainer_state}, indent=2))
+        for _, old in list_checkpoints(root.parent)[:-keep]:
+            remove_tree(old)
+    _barrier()
+    return final
+
+
+def save_checkpoint(run_dir: StoragePath, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    trainer_state: dict[str, Any], keep: int) -> StoragePath:
     """Write checkpoint ``step`` atomically (a collective under torchrun) and prune to the newest ``keep``."""
-    root = Path(run_dir) / CHECKPOINTS
+    root = location(run_dir) / CHECKPOINTS
+    if isinstance(root, Remote):
+        return _save_remote(root, step, model, optimizer, trainer_state, keep)
     final, tmp = root / f"step_{step:08d}", root / f"step_{step:08d}.tmp"
     if _rank() == 0:
         root.mkdir(parents=True, exist_ok=True)
@@ -261,16 +299,16 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer:
     return final
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_checkpoint(path: StoragePath, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restore model and optimizer from a checkpoint folder; returns its trainer.json."""
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
     _dcp_load(state, path)
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])
-    return json.loads((Path(path) / TRAINER_STATE).read_text(encoding="utf-8"))
+    return json.loads((location(path) / TRAINER_STATE).read_text(encoding="utf-8"))
 
 
-def load_model_weights(path: Path, model: torch.nn.Module) -> None:
+def load_model_weights(path: StoragePath, model: torch.nn.Module) -> None:
     """Restore only the model's weights (single process; for export and generation)."""
     state = {"model": model.state_dict()}
     _dcp_load(state, path)
@@ -278,9 +316,9 @@ def load_model_weights(path: Path, model: torch.nn.Module) -> None:
 
 
 
-def load_run_model(run_dir: str | Path, step: int | None = None, device: str | torch.device = "cpu") -> Falcon:
+def load_run_model(run_dir: str | StoragePath, step: int | None = None, device: str | torch.device = "cpu") -> Falcon:
     """The ``Falcon`` of a run folder at its newest checkpoint (or ``step``), in eval mode."""
-    run_dir = Path(run_dir)
+    run_dir = location(run_dir)
     cfg = from_dict(ModelConfig, read_run_config_dict(run_dir).get("model"), "model")
     path = find_checkpoint(run_dir, step)
     with torch.device("meta"):

@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 import torch
 
 from refinedweb.config import UserError, check
+from refinedweb.core.io import read_table
+from refinedweb.core.storage import StoragePath
 from refinedweb.tokenize.manifest import Manifest, Shard
 
 INPUT_IDS = "input_ids"
@@ -122,7 +124,7 @@ class StreamState:
     sequences: int = 0
 
 
-def read_shard(path: Path, expected: Shard | None = None,
+def read_shard(path: StoragePath, expected: Shard | None = None,
                vocab_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(tokens, offsets) of one Parquet shard: all documents' ids flat, and where each document starts.
 
@@ -131,7 +133,7 @@ def read_shard(path: Path, expected: Shard | None = None,
     """
     if not path.is_file():
         raise UserError(f"{path}: token shard listed in manifest.json not found")
-    column = pq.read_table(path, columns=[INPUT_IDS]).column(INPUT_IDS).combine_chunks()
+    column = read_table(path, columns=[INPUT_IDS]).column(INPUT_IDS).combine_chunks()
     if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
         raise UserError(f"{path}: column {INPUT_IDS} must be a list of integers, got {column.type}")
     tokens = column.flatten().to_numpy(zero_copy_only=False)

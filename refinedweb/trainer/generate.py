@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from refinedweb.config import UserError
+from refinedweb.core.storage import location
 from refinedweb.trainer import checkpoint as ckpt
 from refinedweb.trainer.model import Falcon
 
@@ -82,8 +83,8 @@ def generate_text(source: str | Path, prompt: str, *, max_new_tokens: int = 100,
     """Prompt plus its continuation, decoded; ``source`` is a run folder or an HF Falcon folder."""
     from tokenizers import Tokenizer
 
-    model, tokenizer_dir, eot_id = _load(Path(source), step, device)
-    tokenizer = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json"))
+    model, tokenizer_dir, eot_id = _load(location(source), step, device)
+    tokenizer = Tokenizer.from_str((tokenizer_dir / "tokenizer.json").read_text())
     ids = tokenizer.encode(prompt, add_special_tokens=False).ids
     new = sample(model, ids, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                  eot_id=eot_id, seed=seed)

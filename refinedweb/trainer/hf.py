@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from refinedweb.config import UserError
+from refinedweb.core.storage import Remote, StoragePath, copy_file, download_tree, location, upload_tree
 from refinedweb.trainer.model import Falcon, ModelConfig
 
 HF_PREFIX = "transformer."
@@ -209,9 +210,12 @@ def _read_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     raise UserError(f"{hf_dir}: no model.safetensors, sharded index or pytorch_model.bin")
 
 
-def load_hf(hf_dir: str | Path, device: str | torch.device = "cpu") -> Falcon:
+def load_hf(hf_dir: str | StoragePath, device: str | torch.device = "cpu") -> Falcon:
     """Build our ``Falcon`` from an HF Falcon folder (config.json + weights), in fp32."""
-    hf_dir = Path(hf_dir)
+    hf_dir = location(hf_dir)
+    if isinstance(hf_dir, Remote):  # safetensors reads local files
+        with tempfile.TemporaryDirectory(prefix="refinedweb-hf-") as local:
+            return load_hf(download_tree(hf_dir, Path(local)), device)
     config_path = hf_dir / "config.json"
     if not config_path.is_file():
         raise UserError(f"{config_path}: not found (is {hf_dir} a Hugging Face model folder?)")
@@ -249,7 +253,7 @@ def _write_shards(tensors: dict[str, torch.Tensor], hf_dir: Path, max_shard_byte
         json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2))
 
 
-def _remove_stale(hf_dir: Path) -> None:
+def _remove_stale(hf_dir: StoragePath) -> None:
     """Delete what an earlier export (or another model) left that loaders would read: weights, index, tokenizer.
 
     A sharded export followed by a single-file one would otherwise leave the old index, which
@@ -264,15 +268,15 @@ def _remove_stale(hf_dir: Path) -> None:
                 path.unlink()
 
 
-def _write_tokenizer(tokenizer_dir: Path, hf_dir: Path, eot_id: int, max_len: int) -> None:
+def _write_tokenizer(tokenizer_dir: StoragePath, hf_dir: Path, eot_id: int, max_len: int) -> None:
     """Copy the tokenizer files; write a tokenizer_config.json naming the end-of-text token if absent."""
     for name in TOKENIZER_FILES:
         if (tokenizer_dir / name).is_file():
-            shutil.copyfile(tokenizer_dir / name, hf_dir / name)
+            copy_file(tokenizer_dir / name, hf_dir / name)
     if not (hf_dir / "tokenizer_config.json").is_file():
         from tokenizers import Tokenizer
 
-        eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(eot_id)
+        eot = Tokenizer.from_str((tokenizer_dir / "tokenizer.json").read_text()).id_to_token(eot_id)
         (hf_dir / "tokenizer_config.json").write_text(json.dumps({
             "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": eot, "eos_token": eot,
             "model_max_length": max_len, "clean_up_tokenization_spaces": False}, indent=2))
@@ -280,18 +284,28 @@ def _write_tokenizer(tokenizer_dir: Path, hf_dir: Path, eot_id: int, max_len: in
 
 def save_hf(
     model: Falcon,
-    hf_dir: str | Path,
+    hf_dir: str | StoragePath,
     *,
     eot_id: int,
-    tokenizer_dir: str | Path | None = None,
+    tokenizer_dir: str | StoragePath | None = None,
     dtype: str = "float32",
     max_shard_bytes: int = 5 << 30,
-) -> Path:
-    """Write ``model`` as an HF Falcon folder: config.json, safetensors, tokenizer files."""
+) -> StoragePath:
+    """Write ``model`` as an HF Falcon folder: config.json, safetensors, tokenizer files.
+
+    On object storage the folder is written locally, then uploaded with ``config.json`` last
+    (what loaders open first), after the stale files of an earlier export are deleted.
+    """
     if dtype not in DTYPES:
         raise UserError(f"--dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    out = location(hf_dir)
+    if isinstance(out, Remote):
+        with tempfile.TemporaryDirectory(prefix="refinedweb-hf-") as local:
+            save_hf(model, local, eot_id=eot_id, tokenizer_dir=tokenizer_dir, dtype=dtype, max_shard_bytes=max_shard_bytes)
+            _remove_stale(out)
+            upload_tree(Path(local), out, last=("config.json",))
+        return out
     cfg = model.cfg
-    out = Path(hf_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale(out)
     state = {k: v.detach().to("cpu", DTYPES[dtype]) for k, v in model.state_dict().items()}
@@ -299,7 +313,7 @@ def save_hf(
     (out / "config.json").write_text(json.dumps(hf_config(cfg, eot_id, dtype), indent=2))
     (out / "generation_config.json").write_text(json.dumps({"bos_token_id": eot_id, "eos_token_id": eot_id}, indent=2))
     if tokenizer_dir is not None:
-        _write_tokenizer(Path(tokenizer_dir), out, eot_id, cfg.max_seq_len)
+        _write_tokenizer(location(tokenizer_dir), out, eot_id, cfg.max_seq_len)
     return out
 
 
@@ -309,11 +323,11 @@ def same_shape(a: ModelConfig, b: ModelConfig) -> list[str]:
     return [f.name for f in dataclasses.fields(a) if f.name not in skip and getattr(a, f.name) != getattr(b, f.name)]
 
 
-def export_run(run_dir: str | Path, hf_dir: str | Path, *, step: int | None = None, dtype: str = "float32") -> Path:
+def export_run(run_dir: str | StoragePath, hf_dir: str | StoragePath, *, step: int | None = None, dtype: str = "float32") -> StoragePath:
     """``refinedweb export``: a run's newest checkpoint (or ``step``) as an HF Falcon folder with its tokenizer."""
     from refinedweb.trainer import checkpoint as ckpt
 
-    run_dir = Path(run_dir)
+    run_dir = location(run_dir)
     info = ckpt.read_run_info(run_dir)["tokenizer"]
     model = ckpt.load_run_model(run_dir, step)
     return save_hf(model, hf_dir, eot_id=int(info["eot_id"]), tokenizer_dir=run_dir / ckpt.TOKENIZER, dtype=dtype)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from refinedweb.core.storage import Remote, StoragePath, copy_file, location, upload_tree
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tb"
@@ -72,12 +76,19 @@ def _truncate_after(path: Path, step: int) -> None:
 class MetricsLogger:
     """One sink for every metrics dict: JSON lines, TensorBoard scalars and the progress bar (rank 0)."""
 
-    def __init__(self, run_dir: Path, *, enabled: bool, total_steps: int, start_step: int = 0, progress: bool = True):
+    def __init__(self, run_dir: StoragePath, *, enabled: bool, total_steps: int, start_step: int = 0, progress: bool = True):
         self.enabled = enabled
         self._file = self._tb = self._bar = None
         self._shown: dict[str, str] = {}
+        self._remote: Remote | None = None
         if not enabled:
             return
+        run_dir = location(run_dir)
+        if isinstance(run_dir, Remote):  # logs are appended locally and uploaded by sync() (object storage has no append)
+            self._remote, run_dir = run_dir, Path(tempfile.mkdtemp(prefix="refinedweb-metrics-"))
+            if (self._remote / METRICS_FILE).is_file():
+                copy_file(self._remote / METRICS_FILE, run_dir / METRICS_FILE)
+        self._local = run_dir
         path = Path(run_dir) / METRICS_FILE
         _truncate_after(path, start_step)
         self._file = path.open("a", encoding="utf-8")
@@ -118,11 +129,23 @@ class MetricsLogger:
         else:
             print(message, flush=True)
 
+    def sync(self) -> None:
+        """Upload metrics.jsonl and the TensorBoard events to a run folder on object storage (else nothing to do)."""
+        if self._remote is None:
+            return
+        if self._tb is not None:
+            self._tb.flush()
+        upload_tree(self._local, self._remote)
+
     def close(self) -> None:
         """Flush and close every sink."""
         for sink in (self._bar, self._tb, self._file):
             if sink is not None:
                 sink.close()
+        if self._remote is not None:
+            self.sync()
+            shutil.rmtree(self._local, ignore_errors=True)
+            self._remote = None
 
 
 def _postfix(m: dict[str, Any]) -> dict[str, str]:

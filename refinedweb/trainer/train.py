@@ -29,6 +29,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from refinedweb.config import UserError, check, check_finite, from_dict, load_yaml, to_dict
+from refinedweb.core.storage import location
 from refinedweb.tokenize.manifest import Manifest, read_manifest, resolve_tokenizer, tokenizer_sha256
 from refinedweb.trainer import checkpoint as ckpt
 from refinedweb.trainer.data import DataConfig, DataExhausted, Mixture, PackedBatches, SourceConfig, shards_sha256
@@ -126,7 +127,7 @@ def run_config_to_dict(cfg: TrainRunConfig) -> dict:
 
 def read_run_config(run_dir: str | Path) -> TrainRunConfig:
     """The resolved config saved in a run folder."""
-    return run_config_from_dict(ckpt.read_run_config_dict(Path(run_dir)))
+    return run_config_from_dict(ckpt.read_run_config_dict(location(run_dir)))
 
 
 # A mixture's source as the trainer holds it: its config and its token folder's manifest.
@@ -219,7 +220,7 @@ class Trainer:
     def __init__(self, run: TrainRunConfig, run_dir: str | Path, *, data_dir: str | Path | None = None,
                  tokenizer: str | Path | None = None, resume: bool = False, init_from: str | Path | None = None):
         self.env = init_env(run.train)
-        self.run_dir = Path(run_dir)
+        self.run_dir = location(run_dir)
         self.sources, tokenizer_dir = self._open_data(run, data_dir, tokenizer)
         self.manifest = next(iter(self.sources.values()))[1]  # all sources share its tokenizer
         self.eval_sources = self._open_eval_sources(run.data)
@@ -239,7 +240,7 @@ class Trainer:
             self.step, self.tokens_seen = int(state["step"]), int(state.get("tokens", 0))
             self.train_batches.load_state_dict(state["data"])
         elif init_from is not None:
-            self._init_from_hf(Path(init_from))
+            self._init_from_hf(location(init_from))
         self.tokens_per_step = run.train.batch_size * run.data.seq_len
         self.flops_per_token = flops_per_token(self.raw.num_params(), model_cfg.n_layer, model_cfg.d_model,
                                                run.data.seq_len)
@@ -306,7 +307,7 @@ class Trainer:
         if self.env.is_main:
             from tokenizers import Tokenizer
 
-            eot = Tokenizer.from_file(str(tokenizer_dir / "tokenizer.json")).id_to_token(self.manifest.eot_id)
+            eot = Tokenizer.from_str((location(tokenizer_dir) / "tokenizer.json").read_text()).id_to_token(self.manifest.eot_id)
             info = {"tokenizer": {"sha256": tokenizer_sha256(tokenizer_dir), "vocab_size": self.manifest.vocab_size,
                                   "eot_id": self.manifest.eot_id, "eot_token": eot},
                     "data": str(self.manifest.root), "sources": self._source_facts(),
@@ -495,8 +496,10 @@ class Trainer:
     def save(self) -> Path:
         """Checkpoint the current step (collective)."""
         state = {"data": self.train_batches.state_dict(), "tokens": self.tokens_seen}
-        return ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, state,
+        path = ckpt.save_checkpoint(self.run_dir, self.step, self.model, self.optimizer, state,
                                     self.run.train.keep_checkpoints)
+        self.logger.sync()  # a run folder on object storage gets its logs with each checkpoint
+        return path
 
     def _validate(self, due: bool) -> dict[str, float]:
         """Run and log validation when ``due``; its metrics (empty when not due or nothing to validate)."""
