@@ -118,11 +118,38 @@ class RayCluster:
         os.kill(pids[0], signal.SIGKILL)
         return pids[0]
 
+    def worker_running(self, title: str) -> bool:
+        """Whether a worker process of the second node runs ``title`` now (Ray titles it ``ray::Class.method``)."""
+        raylets = set(self.nodes[1].raylet_pids())
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (proc / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid in raylets and cmdline.startswith(title.encode()):
+                return True
+        return False
+
+    def ensure_two_nodes(self) -> None:
+        """Replace the second node by a new one if its raylet was killed (once the cluster counts it dead)."""
+        if self.nodes[1].raylet_pids():
+            return
+        dead = self.nodes.pop(1)
+        dead.kill()
+        shutil.rmtree(dead.temp_dir, ignore_errors=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.alive_nodes() > 1 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.add_worker()
+
     def add_worker(self) -> RayNode:
         """Start another one-CPU worker node and wait until the cluster counts it."""
         node = _start_node(self.env, head_port=None, address=self.address)
         self.nodes.append(node)
-        _wait_for_nodes(self, alive=len([n for n in self.nodes if n.raylet_pids()]))
+        _wait_for_nodes(self, alive=len(self.nodes))
         return node
 
     def alive_nodes(self) -> int:
@@ -141,9 +168,18 @@ class RayCluster:
             shutil.rmtree(node.temp_dir, ignore_errors=True)
 
 
+def node_credentials() -> dict[str, str]:
+    """moto's dummy keys: the driver passes the endpoint to its workers, never keys (core/storage.py's ``ray_env``)."""
+    from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY
+
+    return {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "AWS_DEFAULT_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 def _node_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "AWS_"))}
     env.update(FAST_FAILURE_DETECTION)
+    env.update(node_credentials())  # the nodes' own keys, as an instance role gives a real cluster's
     env["RAY_AUTH_MODE"] = "disabled"  # Ray >= 2.5x starts a head with token auth; a loopback test cluster needs none
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
@@ -159,7 +195,8 @@ def _start_node(env: dict[str, str], head_port: int | None, address: str | None)
            f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
            *(f"{flag}={port}" for flag, port in ports.items())]
     if head_port is not None:
-        cmd += ["--head", f"--port={head_port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}"]
+        cmd += ["--head", f"--port={head_port}", "--include-dashboard=false", f"--dashboard-port={free_port()}",
+                f"--ray-client-server-port={free_port()}"]
     else:
         cmd += [f"--address={address}"]
     log = temp_dir / "ray-start.log"
