@@ -33,7 +33,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
 OBJECT_STORE_BYTES = 200 * 1024 * 1024
-START_TIMEOUT_S = 120
+START_TRIES = 3
+START_TIMEOUT_S = 240  # generous: a loaded CI machine starts Ray slowly
 # A lost node is noticed after period x threshold (Ray's defaults: 3 s x 5); 0.5 s x 4 keeps the test short.
 FAST_FAILURE_DETECTION = {"RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "1000",
                           "RAY_health_check_failure_threshold": "4"}
@@ -147,7 +148,7 @@ class RayCluster:
 
     def add_worker(self) -> RayNode:
         """Start another one-CPU worker node and wait until the cluster counts it."""
-        node = _start_node(self.env, head_port=None, address=self.address)
+        node = _started(self.env, head_port=None, address=self.address)
         self.nodes.append(node)
         _wait_for_nodes(self, alive=len(self.nodes))
         return node
@@ -205,21 +206,48 @@ def _start_node(env: dict[str, str], head_port: int | None, address: str | None)
     return RayNode(temp_dir, proc, log)
 
 
+def _wait_until_started(node: RayNode) -> None:
+    """Wait until ``ray start`` says the node's runtime is up (cheaper than joining the cluster to ask)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while b"Ray runtime started" not in node.log.read_bytes():
+        if node.proc.poll() is not None:
+            raise RuntimeError(f"ray start exited with {node.proc.returncode}: {node.log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"ray start did not start within {START_TIMEOUT_S} s: {node.log.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 def _wait_for_nodes(cluster: RayCluster, alive: int) -> None:
+    """Wait until every node's ``ray start`` is up and the cluster counts ``alive`` nodes."""
+    for node in cluster.nodes:
+        _wait_until_started(node)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
-        for node in cluster.nodes:
-            if node.proc.poll() is not None:
-                raise RuntimeError(f"ray start exited with {node.proc.returncode}: {node.log.read_text()[-3000:]}")
         try:
             if cluster.alive_nodes() >= alive:
                 return
-        except RuntimeError:
+        except (RuntimeError, subprocess.TimeoutExpired):
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:
             raise RuntimeError(f"the Ray cluster at {cluster.address} did not reach {alive} nodes in {START_TIMEOUT_S} s")
         time.sleep(0.5)
+
+
+def _started(env: dict[str, str], head_port: int | None, address: str | None) -> RayNode:
+    """A node whose ``ray start`` is up, tried again where it gave up (Ray waits only 30 s for a raylet to register,
+    which a loaded CI machine can exceed)."""
+    for attempt in range(1, START_TRIES + 1):
+        node = _start_node(env, head_port, address)
+        try:
+            _wait_until_started(node)
+            return node
+        except RuntimeError:
+            node.kill()
+            shutil.rmtree(node.temp_dir, ignore_errors=True)
+            if attempt == START_TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 def start_cluster() -> RayCluster:
@@ -228,9 +256,8 @@ def start_cluster() -> RayCluster:
     port = free_port()
     cluster = RayCluster(address=f"127.0.0.1:{port}", env=env)
     try:
-        cluster.nodes.append(_start_node(env, head_port=port, address=None))
-        _wait_for_nodes(cluster, alive=1)  # a worker started before the head's GCS answers exits
-        cluster.nodes.append(_start_node(env, head_port=None, address=cluster.address))
+        cluster.nodes.append(_started(env, head_port=port, address=None))  # a worker started before the head is up exits
+        cluster.nodes.append(_started(env, head_port=None, address=cluster.address))
         _wait_for_nodes(cluster, alive=2)
     except BaseException:
         cluster.shutdown()

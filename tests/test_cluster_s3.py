@@ -27,7 +27,7 @@ from tests.pipeline.test_runner import split_warc
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "refinedweb.cli"]
 FILES = 8  # at least runner.files_per_worker (2) per worker: whole files on actors, one per node
-PAGES = 96
+PAGES = 64
 FAULTS = {"slowdown": 0.12, "reset": 0.06, "seed": 13}
 REFINING = "ray::FileRefineActor.refine_file"  # Ray's process title of a worker inside refine_file
 pytestmark = pytest.mark.slow
@@ -65,13 +65,14 @@ def _cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
     return res
 
 
-def _downstream(base: str, configs, env, address: str | None, workers: str) -> None:
+def _downstream(base: str, configs, env, address: str | None, workers: str, steps: bool = True) -> None:
     """tokenizer train -> tokenize (on the cluster where ``address``) -> three training steps with a checkpoint."""
     ray = ["--address", address] if address else []
     _cli(["tokenizer", "train", "--input", f"{base}/out/data", "--vocab-size", "384", "--output", f"{base}/tok"], env)
     _cli(["tokenize", "--input", f"{base}/out/data", "--tokenizer", f"{base}/tok", "--output", f"{base}/tokens",
           "--workers", workers, "--val-fraction", "0.1", "--docs-per-shard", "8", *ray], env)
-    _cli(["train", str(configs[1]), "--data", f"{base}/tokens", "--out", f"{base}/run"], env)
+    if steps:
+        _cli(["train", str(configs[1]), "--data", f"{base}/tokens", "--out", f"{base}/run"], env)
 
 
 def _rows(folder) -> list[list[dict]]:
@@ -86,10 +87,11 @@ def _losses(run) -> list[float]:
     return [x["loss"] for x in lines if "loss" in x]
 
 
-def _output(base: str) -> dict:
+def _output(base: str, steps: bool = True) -> dict:
     """What must not depend on where the chain ran: refined shards, the final corpus, token shards, losses."""
-    return {"refined": _rows(f"{base}/out/refined"), "data": _rows(f"{base}/out/data"),
-            "train": _rows(f"{base}/tokens/train"), "val": _rows(f"{base}/tokens/val"), "losses": _losses(f"{base}/run")}
+    out = {"refined": _rows(f"{base}/out/refined"), "data": _rows(f"{base}/out/data"),
+           "train": _rows(f"{base}/tokens/train"), "val": _rows(f"{base}/tokens/val")}
+    return {**out, "losses": _losses(f"{base}/run")} if steps else out
 
 
 def _upload(files: list[Path], prefix: str) -> None:
@@ -168,7 +170,7 @@ def test_faults_and_a_lost_node_change_nothing(ray_cluster, s3_bucket, fault_pro
                                                    f"{base}/out", "--address", ray_cluster.address, "--workers", "2"],
                                      env, tmp_path / "run.log")
     refined = proxy.counts()
-    _downstream(base, configs, env, ray_cluster.address, "2")
+    _downstream(base, configs, env, ray_cluster.address, "2", steps=False)  # training on S3: the clean test's
     wall = time.perf_counter() - start
     counts = proxy.counts()
     stats = json.loads((location(base) / "out" / "stats.json").read_text())
@@ -178,4 +180,4 @@ def test_faults_and_a_lost_node_change_nothing(ray_cluster, s3_bucket, fault_pro
     assert refined["slowdown"] > 0 and refined["reset"] > 0, refined  # the refine phase itself met both kinds
     assert counts["slowdown"] > refined["slowdown"] and counts["reset"] > refined["reset"], counts
     assert "quarantined" not in stats and "not_done" not in stats
-    assert _output(base) == local_output
+    assert _output(base, steps=False) == {k: v for k, v in local_output.items() if k != "losses"}
