@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-pytest_plugins = ["tests.pipeline.ccserver", "tests.s3server"]  # loopback Common Crawl and S3 servers
+# loopback Common Crawl and S3 servers, the S3 fault proxy, the two-node Ray cluster
+pytest_plugins = ["tests.pipeline.ccserver", "tests.s3server", "tests.faultproxy", "tests.raycluster"]
 
 
 def _shared_data() -> Path:

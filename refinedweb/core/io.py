@@ -98,8 +98,9 @@ def parquet_file(path: str | os.PathLike | Remote) -> pq.ParquetFile:
 def read_table(path: str | os.PathLike | Remote, **kwargs: Any) -> pa.Table:
     """``pq.read_table`` of a local path or a storage URL (``columns``, ``filters`` as there)."""
     where = location(path)
-    if isinstance(where, Remote):
-        return pq.read_table(where.key, filesystem=where.fs, **kwargs)
+    if isinstance(where, Remote):  # through open_input: each ranged read is retried where the SDK gives up on it
+        with where.open_input() as source:
+            return pq.read_table(source, **kwargs)
     return pq.read_table(where, **kwargs)
 
 

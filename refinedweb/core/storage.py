@@ -33,9 +33,11 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 import shutil
+import time
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from refinedweb.config import UserError, check
@@ -214,6 +216,54 @@ def filesystem(url: str) -> tuple[pafs.FileSystem, str]:
         raise UserError(f"{url}: {exc}") from None
 
 
+T = TypeVar("T")
+# AWS SDK errors that may pass but that the SDK does not retry itself: an S3 error answer (503 SlowDown's
+# XML, a few hundred bytes) to a ranged read smaller than it overflows the read's preallocated buffer, and
+# the SDK reports INTERNAL_FAILURE with the status lost (apache/doris#66557 traces the same in the SDK).
+UNRETRIED_TRANSIENT = ("Failed to flush response stream",)
+
+
+def retry_read(read: Callable[[], T]) -> T:
+    """``read()``, again with backoff (25 ms doubling, ``S3Config.max_attempts`` in all) on an ``UNRETRIED_TRANSIENT`` error."""
+    attempts = effective_s3().max_attempts
+    for attempt in range(1, attempts + 1):
+        try:
+            return read()
+        except OSError as exc:
+            if attempt == attempts or not any(m in str(exc) for m in UNRETRIED_TRANSIENT):
+                raise
+            time.sleep(min(0.025 * 2 ** (attempt - 1), 5.0))
+    raise AssertionError("unreachable")
+
+
+class _RetryingInput:
+    """A seekable reader over a pyarrow input file whose every ranged read is retried (``retry_read``)."""
+
+    def __init__(self, file: Any) -> None:
+        self.file, self.pos, self.closed = file, 0, False
+        self.length = file.size()
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.length - self.pos if n is None or n < 0 else min(n, self.length - self.pos)
+        data = retry_read(lambda: self.file.read_at(n, self.pos)) if n > 0 else b""
+        self.pos += len(data)
+        return bytes(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = offset if whence == 0 else self.pos + offset if whence == 1 else self.length + offset
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def size(self) -> int:
+        return self.length
+
+    def close(self) -> None:
+        self.closed = True
+        self.file.close()
+
+
 class Remote:
     """A path on object storage, with the part of ``pathlib.Path``'s interface the phases use.
 
@@ -375,8 +425,11 @@ class Remote:
             pass
 
     def read_bytes(self) -> bytes:
-        with self.fs.open_input_stream(self.key, compression=None) as f:
-            return f.read()
+        def read() -> bytes:
+            with self.fs.open_input_stream(self.key, compression=None) as f:
+                return f.read()
+
+        return retry_read(read)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         return self.read_bytes().decode(encoding)
@@ -417,12 +470,12 @@ class Remote:
             raise
 
     def open_input(self) -> Any:
-        """A seekable pyarrow file over the key (Parquet readers take it as is)."""
-        return self.fs.open_input_file(self.key)
+        """A seekable pyarrow file over the key (Parquet readers take it as is), each read retried (``retry_read``)."""
+        return pa.PythonFile(_RetryingInput(retry_read(lambda: self.fs.open_input_file(self.key))), mode="r")
 
     def open(self, mode: str = "rb") -> Any:
         if mode in ("rb", "r"):
-            return self.fs.open_input_file(self.key)
+            return self.open_input()
         if mode == "wb":
             return self.fs.open_output_stream(self.key, compression=None)
         raise ValueError(f"{self}: mode {mode!r} not supported on object storage")

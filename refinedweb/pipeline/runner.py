@@ -171,6 +171,10 @@ class FileRefineActor(RefineActor):
         super().__init__(config, rejected_k)
         self.reader, self.sources = _reader_config(config), config.sources
 
+    def ready(self) -> bool:
+        """Answers once the actor is up (its stages built): the driver then hands it a file."""
+        return True
+
     def refine_file(self, path: str) -> list[FileResult]:
         """The results of every block of ``path``, its counters last (objects: no Arrow encoding)."""
         return list(self.refine_blocks(path, self.reader, self.sources))
@@ -184,30 +188,101 @@ def _local_size(path: str) -> int:
         return 0
 
 
+LOST_FILE_TRIES = 3  # a file whose actor dies this often fails the run (Ray's max_restarts=2 gave as many tries)
+
+
+class _FilePool:
+    """The driver's side of ``file_results``: which actor refines which file, and what to redo when one is lost.
+
+    An actor is lost with its node (a raylet killed, a machine gone) or its process (out of memory).
+    Its file goes back to the front of the queue and a new actor is started in its place; since
+    the driver writes a file's shard only once all of its results are in, a file redone on another
+    actor is written once. An actor with nothing left to do is stopped at once, so its CPU can take
+    an actor that is waiting for one (on a cluster that lost a node, the replacement).
+    """
+
+    def __init__(self, config: PipelineConfig, files: list[str], workers: int, rejected_k: int) -> None:
+        import ray
+
+        self.ray, self.lost_errors = ray, (ray.exceptions.RayActorError, ray.exceptions.ObjectLostError,
+                                           ray.exceptions.NodeDiedError, ray.exceptions.WorkerCrashedError)
+        self.remote = ray.remote(num_cpus=1, max_restarts=0)(FileRefineActor)  # the driver redoes lost files itself
+        self.args = (config, rejected_k)
+        self.queue = sorted(files, key=_local_size, reverse=True)
+        self.refining: dict[Any, tuple[Any, str]] = {}  # ref of refine_file -> (actor, path)
+        self.starting: dict[Any, Any] = {}  # ref of a new actor's ready() -> actor
+        self.losses: dict[str, int] = {}
+        self.failed_starts = 0
+        self.actors = [self._start() for _ in range(min(workers, len(files)))]
+
+    def _start(self) -> Any:
+        actor = self.remote.remote(*self.args)
+        self.starting[actor.ready.remote()] = actor
+        return actor
+
+    def _next(self, actor: Any) -> None:
+        """Give ``actor`` the next file, or stop it when there is none."""
+        if self.queue:
+            path = self.queue.pop(0)
+            self.refining[actor.refine_file.remote(path)] = (actor, path)
+        else:
+            self._stop(actor)
+
+    def _stop(self, actor: Any) -> None:
+        self.ray.kill(actor)  # its trafilatura process sees the socket close and exits
+        self.actors.remove(actor)
+
+    def _lost(self, actor: Any, path: str, error: Exception) -> None:
+        self.losses[path] = self.losses.get(path, 0) + 1
+        if self.losses[path] >= LOST_FILE_TRIES:
+            raise RuntimeError(f"{path}: its refining actor was lost {self.losses[path]} times, last: {error}") from error
+        _log(f"{path}: its refining actor was lost ({type(error).__name__}); the file is redone on a new one")
+        self._stop(actor)
+        self.queue.insert(0, path)
+        self.actors.append(self._start())
+
+    def results(self) -> Iterator[FileResult]:
+        """Every file's results as its actor returns them; files of a lost actor redone whole."""
+        while self.refining or (self.queue and self.starting):
+            [ref], _ = self.ray.wait(list(self.refining) + list(self.starting), num_returns=1)
+            if ref in self.starting:
+                actor = self.starting.pop(ref)
+                try:
+                    self.ray.get(ref)
+                except self.lost_errors as error:  # the node went before the actor was up: start another
+                    self._stop(actor)
+                    self.failed_starts += 1
+                    if self.failed_starts >= LOST_FILE_TRIES:
+                        raise RuntimeError(f"refining actors failed to start {self.failed_starts} times, last: {error}") from error
+                    self.actors.append(self._start())
+                    continue
+                self._next(actor)
+                continue
+            actor, path = self.refining.pop(ref)
+            try:
+                results = self.ray.get(ref)
+            except self.lost_errors as error:
+                self._lost(actor, path, error)
+                continue
+            self._next(actor)
+            yield from results
+
+    def close(self) -> None:
+        for actor in list(self.actors):
+            self._stop(actor)
+
+
 def file_results(config: PipelineConfig, files: list[str], workers: int, rejected_k: int) -> Iterator[FileResult]:
     """Whole files on ``workers`` Ray actors, each next file to the first actor that is free.
 
-    Longest files first, so the run does not end waiting on one big file (LPT scheduling). An
-    actor that dies (out of memory) is restarted and its file redone.
+    Longest files first, so the run does not end waiting on one big file (LPT scheduling). A file
+    whose actor is lost (its node or process died) is redone whole on a new actor (``_FilePool``).
     """
-    import ray
-
-    remote = ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2)(FileRefineActor)
-    actors = [remote.remote(config, rejected_k) for _ in range(min(workers, len(files)))]
-    queue = sorted(files, key=_local_size, reverse=True)
-    pending: dict[Any, Any] = {}
+    pool = _FilePool(config, files, workers, rejected_k)
     try:
-        for actor in actors:
-            pending[actor.refine_file.remote(queue.pop(0))] = actor
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            actor = pending.pop(ref)
-            if queue:
-                pending[actor.refine_file.remote(queue.pop(0))] = actor
-            yield from ray.get(ref)
+        yield from pool.results()
     finally:
-        for actor in actors:
-            ray.kill(actor)  # its trafilatura process sees the socket close and exits
+        pool.close()
 
 
 def local_results(config: PipelineConfig, files: list[str], rejected_k: int) -> Iterator[FileResult]:
