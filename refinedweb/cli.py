@@ -16,7 +16,7 @@ from pathlib import Path
 
 from refinedweb.ablate_cli import register as register_ablate
 from refinedweb.config import UserError
-from refinedweb.core.command import dispatch
+from refinedweb.core.command import dispatch, ray_console
 from refinedweb.tokenize.cli import register as register_tokenize
 from refinedweb.trainer.cli import register as register_trainer
 
@@ -41,18 +41,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inputs = resolve_inputs(args.input)
         if args.max_files is not None:
             inputs = inputs[: args.max_files]
-    stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
-    release = _release_ray()
-    _print_result(stats, args.output)
-    if config.output.report:
-        print(f"wrote {write_report(args.output)}")
-    if release is not None:
-        release.join()
+    with ray_console(args.output, args.quiet) as log:
+        stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
+        release = _release_ray()
+        _print_result(stats, args.output, log)
+        if config.output.report:
+            print(f"wrote {write_report(args.output)}")
+        if release is not None:
+            release.join()
     return 0
 
 
-def _print_result(stats: dict, output: str) -> None:
-    """The funnel, then where the documents went and how long each phase took."""
+def _print_result(stats: dict, output: str, log: Path | None = None) -> None:
+    """The funnel, then where the documents went, how long each phase took and where Ray's log is."""
     from refinedweb.report.funnel import format_funnel
 
     print(format_funnel(stats))
@@ -62,6 +63,8 @@ def _print_result(stats: dict, output: str) -> None:
     for key, what in (("quarantined", "failed on every try, skipped by resumes"), ("not_done", "hit a transient error; re-run to retry")):
         for f in stats.get(key, []):
             print(f"{key.replace('_', ' ')}: {f['path']} ({what}): {f['reason']}")
+    if log is not None and log.is_file():
+        print(f"Ray's output: {log}")
 
 
 def _release_ray() -> threading.Thread | None:
@@ -91,9 +94,13 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if args.kind is not None:
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         config = replace(config, dedup=config.dedup.with_kinds(kinds))
-    stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers, args.address,
-                         args.against)
-    _print_result(stats, args.output)
+    with ray_console(args.output, args.quiet) as log:
+        stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers,
+                             args.address, args.against)
+        release = _release_ray()
+        if release is not None:
+            release.join()
+    _print_result(stats, args.output, log)
     return 0
 
 
@@ -144,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder (data/, refined/, dedup/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only errors and the final summary")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("dedup", help="deduplicate any folder of Parquet files with a `text` column",
@@ -155,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="parallel Ray tasks (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
     p.add_argument("--against", default=None, metavar="OLD", help="an earlier dedup output: also remove the documents and spans it holds (OLD is only read)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only errors and the final summary")
     p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("stats", help="print the funnel of a run, or two runs side by side",

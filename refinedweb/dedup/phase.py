@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError, to_dict
+from refinedweb.core import console
 from refinedweb.core.cluster import init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
 from refinedweb.core.io import fsync_dir, read_rows, write_json_atomic
@@ -443,27 +444,40 @@ def _link_all(shards: list[Shard], out: Path) -> DedupResult:
 
 
 def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
-    """Decide with each enabled kind over all shards, then apply the decisions shard by shard."""
+    """Decide with each enabled kind over all shards, then apply the decisions shard by shard.
+
+    The console's ``dedup`` line names the kind deciding, then counts the shards applied.
+    """
     import ray
 
     seconds: dict[str, float] = {}
     steps = [(MINHASH_STAGE, ctx.cfg.minhash.enabled), (EXACT_STAGE, ctx.cfg.exact.enabled), (URL_STAGE, ctx.cfg.url.enabled)]
-    for name, enabled in steps:
-        if not enabled:
-            continue
-        start = time.perf_counter()
-        if name == MINHASH_STAGE:
-            _minhash_step(ctx, workers)
-        elif name == EXACT_STAGE:
-            ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
-        else:
-            ctx = replace(ctx, url_parts=_url_step(ctx, workers))
-        seconds[name] = time.perf_counter() - start
-    apply = _remote(_apply_task)
-    ref = ray.put(ctx)
+    with console.current().phase("dedup", len(ctx.shards), unit="docs", of="shards") as phase:
+        for name, enabled in steps:
+            if not enabled:
+                continue
+            phase.rename(f"dedup {name}")
+            start = time.perf_counter()
+            if name == MINHASH_STAGE:
+                _minhash_step(ctx, workers)
+            elif name == EXACT_STAGE:
+                ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
+            else:
+                ctx = replace(ctx, url_parts=_url_step(ctx, workers))
+            seconds[name] = time.perf_counter() - start
+        phase.rename("dedup apply")
+        apply = _remote(_apply_task)
+        ref = ray.put(ctx)
+        refs = [apply.remote(ref, i) for i in range(len(ctx.shards))]
+        results, pending = {}, list(refs)
+        while pending:
+            [ready], pending = ray.wait(pending, num_returns=1)
+            results[ready] = stats, n, name, _ = ray.get(ready)
+            phase.add(items=stats[0]["docs_in"] if stats else 0, kept=n)
+            phase.file_done(f"{name}: {n} documents")
     stages: list[StageStats] = []
     written, paths = {}, {}
-    for stats, n, name, files in ray.get([apply.remote(ref, i) for i in range(len(ctx.shards))]):
+    for stats, n, name, files in (results[r] for r in refs):  # in shard order, as before
         merge_stages(stages, stages_from_json(stats))
         written[name], paths[name] = n, files
     for st in stages:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
+from refinedweb.core import console
 from refinedweb.core.cluster import init_ray
 from refinedweb.core.io import read_rows, write_json_atomic
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
@@ -155,10 +155,6 @@ def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], con
     return state
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _prepare(tokenizer: str | Path, output: Path, config: TokenizeConfig) -> tuple[Path, dict[str, Any], str]:
     """Check the tokenizer and copy it to OUTPUT/tokenizer/; (its folder, the settings units record, its JSON)."""
     tok = load_tokenizer(tokenizer)
@@ -187,19 +183,21 @@ def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: To
 
     task = ray.remote(num_cpus=1, max_retries=0)(tokenize_unit)
     json_ref = ray.put(tokenizer_json)
-    pending, queue, done = [], list(todo), 0
-    while queue or pending:
-        while queue and len(pending) < workers:
-            pending.append(task.remote(queue.pop(0), json_ref, settings, config, str(output)))
-        ready, pending = ray.wait(pending, num_returns=1)
-        state = ray.get(ready[0])
-        if "error" in state:
-            for ref in pending:
-                ray.cancel(ref)
-            raise UserError(state["error"])
-        done += 1
-        _log(f"[{done}/{len(todo)}] {Path(state['source']).name} rows {state['rows'][0]}-{state['rows'][1]}: "
-             f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
+    pending, queue = [], list(todo)
+    with console.current().phase("tokenize", len(todo), unit="docs", of="shards") as phase:
+        while queue or pending:
+            while queue and len(pending) < workers:
+                pending.append(task.remote(queue.pop(0), json_ref, settings, config, str(output)))
+            ready, pending = ray.wait(pending, num_returns=1)
+            state = ray.get(ready[0])
+            if "error" in state:
+                for ref in pending:
+                    ray.cancel(ref)
+                raise UserError(state["error"])
+            docs = state[TRAIN]["documents"] + state[VAL]["documents"]
+            phase.add(items=docs, kept=docs)
+            phase.file_done(f"{Path(state['source']).name} rows {state['rows'][0]}-{state['rows'][1]}: "
+                            f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
 
 
 def _done(unit: Unit, output: Path) -> bool:
@@ -228,7 +226,7 @@ def tokenize(inputs: str | Sequence[str], tokenizer: str | Path, output: str | P
     units = plan_units(files, config.docs_per_shard)
     todo = [u for u in units if not _done(u, out)]
     if len(todo) < len(units):
-        _log(f"resuming: {len(units) - len(todo)} of {len(units)} shards already done in {out}")
+        console.current().info(f"resuming: {len(units) - len(todo)} of {len(units)} shards already done in {out}")
     workers = config.workers or os.cpu_count() or 1
     if todo:
         init_ray(workers, address)
