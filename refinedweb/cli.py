@@ -138,6 +138,30 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from refinedweb.config import ConfigError
+    from refinedweb.plan import COSTS_FILE, PlanConfig, assumptions, count_warc_paths, format_plan, load_costs, make_plan
+
+    if args.warc_files is not None and args.warc_paths:
+        raise UserError("give --warc-files N or --warc-paths FILE, not both")
+    warc_files = count_warc_paths(args.warc_paths) if args.warc_paths else args.warc_files
+    given = {"nodes": args.nodes, "cpus_per_node": args.cpus_per_node, "warc_files": warc_files,
+             "pages_per_file": args.pages_per_file}
+    try:
+        cfg = PlanConfig(**{k: v for k, v in given.items() if v is not None})
+    except ConfigError as exc:
+        name, _, message = str(exc).partition(":")
+        raise UserError(f"--{name.replace('_', '-')}:{message}") from None
+    costs = load_costs(args.costs or COSTS_FILE)
+    plan = make_plan(cfg, costs)
+    if args.json:
+        print(json.dumps({"snapshot": args.snapshot, **plan, "assumed": assumptions(cfg, warc_files is not None, costs),
+                          "measured": costs.measured}, indent=2))
+    else:
+        print(format_plan(args.snapshot, cfg, costs, plan, assumptions(cfg, warc_files is not None, costs)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinedweb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -184,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kept", action="store_true", help="sample kept documents instead")
     p.add_argument("--n", type=int, default=5, help="documents to print (default 5)")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("plan", help="what refining a whole snapshot costs on a cluster (core-hours, wall time, storage)",
+                       description="Core-hours, wall time, object-store peak and output size of a whole snapshot, "
+                                   "from per-unit costs measured by bench/plan_costs.py (refinedweb/plan_costs.json).")
+    p.add_argument("--snapshot", required=True, metavar="NAME", help="the snapshot's name, e.g. CC-MAIN-2023-06 (a label)")
+    p.add_argument("--nodes", type=int, required=True, help="machines in the Ray cluster")
+    p.add_argument("--cpus-per-node", type=int, required=True, help="cores each machine gives Ray")
+    p.add_argument("--warc-files", type=int, default=None, help="WARC files in the snapshot (default: 90,000, assumed)")
+    p.add_argument("--warc-paths", default=None, metavar="FILE", help="the snapshot's warc.paths.gz: its lines are counted")
+    p.add_argument("--pages-per-file", type=int, default=None, help="pages per WARC file (default: 40,000, assumed)")
+    p.add_argument("--costs", default=None, metavar="JSON", help="per-unit costs (default: refinedweb/plan_costs.json)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=_cmd_plan)
 
     register_tokenize(sub)
 

@@ -2,8 +2,9 @@
 
 Ray talks a lot on a driver's stderr: its Python loggers (INFO and WARNING lines of ``ray`` and
 ``ray.data``), its C++ core worker (e.g. ``core_worker.cc``'s ERROR line that an actor "has
-constructor arguments in the object store and max_restarts > 0", logged for every Ray Data actor
-pool, whose constructor arguments Ray Data always puts in the object store) and, with
+constructor arguments in the object store and max_restarts > 0", logged for every actor of a Ray
+Data actor pool: Ray Data hands each one its DataContext and map function as object-store
+references and lets actors restart, ``max_restarts=-1``, which we keep) and, with
 ``log_to_driver``, whatever its workers print. None of it is the run's progress. Inside
 ``ray_logs_to(path)`` all of it goes to ``path``: file descriptor 2 of this process (which the C++
 logger and every ``sys.stderr`` writer use) points at the file, and the workers' lines are written
