@@ -14,6 +14,7 @@ phases need no console argument. Without one set, the console writes plain lines
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 import threading
 import time
@@ -71,7 +72,9 @@ class Phase:
         if console.mode == LIVE:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=None, bar_format="{desc}", file=console.stream, dynamic_ncols=True, leave=True)
+            sized = min(shutil.get_terminal_size((0, 0))) > 0  # tqdm shows nothing on a terminal of unknown size
+            self.bar = tqdm(total=None, bar_format="{desc}", file=console.stream, dynamic_ncols=sized,
+                            ncols=None if sized else 160, nrows=None if sized else 24, leave=True)
         if console.mode != QUIET:
             threading.Thread(target=self._tick, name=f"progress-{name}", daemon=True).start()
 
