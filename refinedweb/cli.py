@@ -16,7 +16,7 @@ from pathlib import Path
 
 from refinedweb.ablate_cli import register as register_ablate
 from refinedweb.config import UserError
-from refinedweb.core.command import dispatch
+from refinedweb.core.command import dispatch, ray_console
 from refinedweb.core.storage import location
 from refinedweb.tokenize.cli import register as register_tokenize
 from refinedweb.trainer.cli import register as register_trainer
@@ -44,18 +44,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         inputs = resolve_inputs(args.input)
         if args.max_files is not None:
             inputs = inputs[: args.max_files]
-    stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
-    release = _release_ray()
-    _print_result(stats, args.output)
-    if config.output.report:
-        print(f"wrote {write_report(args.output)}")
-    if release is not None:
-        release.join()
+    with ray_console(args.output, args.quiet) as log:
+        stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
+        release = _release_ray()
+        _print_result(stats, args.output, log)
+        if config.output.report:
+            print(f"wrote {write_report(args.output)}")
+        if release is not None:
+            release.join()
     return 0
 
 
-def _print_result(stats: dict, output: str) -> None:
-    """The funnel, then where the documents went and how long each phase took."""
+def _print_result(stats: dict, output: str, log: Path | None = None) -> None:
+    """The funnel, then where the documents went, how long each phase took and where Ray's log is."""
     from refinedweb.report.funnel import format_funnel
 
     print(format_funnel(stats))
@@ -65,6 +66,8 @@ def _print_result(stats: dict, output: str) -> None:
     for key, what in (("quarantined", "failed on every try, skipped by resumes"), ("not_done", "hit a transient error; re-run to retry")):
         for f in stats.get(key, []):
             print(f"{key.replace('_', ' ')}: {f['path']} ({what}): {f['reason']}")
+    if log is not None and log.is_file():
+        print(f"Ray's output: {log}")
 
 
 def _release_ray() -> threading.Thread | None:
@@ -96,9 +99,13 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     if args.kind is not None:
         kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
         config = replace(config, dedup=config.dedup.with_kinds(kinds))
-    stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers, args.address,
-                         args.against)
-    _print_result(stats, args.output)
+    with ray_console(args.output, args.quiet) as log:
+        stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers,
+                             args.address, args.against)
+        release = _release_ray()
+        if release is not None:
+            release.join()
+    _print_result(stats, args.output, log)
     return 0
 
 
@@ -136,6 +143,30 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from refinedweb.config import ConfigError
+    from refinedweb.plan import COSTS_FILE, PlanConfig, assumptions, count_warc_paths, format_plan, load_costs, make_plan
+
+    if args.warc_files is not None and args.warc_paths:
+        raise UserError("give --warc-files N or --warc-paths FILE, not both")
+    warc_files = count_warc_paths(args.warc_paths) if args.warc_paths else args.warc_files
+    given = {"nodes": args.nodes, "cpus_per_node": args.cpus_per_node, "warc_files": warc_files,
+             "pages_per_file": args.pages_per_file}
+    try:
+        cfg = PlanConfig(**{k: v for k, v in given.items() if v is not None})
+    except ConfigError as exc:
+        name, _, message = str(exc).partition(":")
+        raise UserError(f"--{name.replace('_', '-')}:{message}") from None
+    costs = load_costs(args.costs or COSTS_FILE)
+    plan = make_plan(cfg, costs)
+    if args.json:
+        print(json.dumps({"snapshot": args.snapshot, **plan, "assumed": assumptions(cfg, warc_files is not None, costs),
+                          "measured": costs.measured}, indent=2))
+    else:
+        print(format_plan(args.snapshot, cfg, costs, plan, assumptions(cfg, warc_files is not None, costs)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="refinedweb", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -149,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output folder (data/, refined/, dedup/, state/, rejected/, stats.json)")
     p.add_argument("--workers", type=int, default=None, help="refining actors (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only errors and the final summary")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("dedup", help="deduplicate any folder of Parquet files with a `text` column",
@@ -160,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="parallel Ray tasks (default: runner.workers of the config)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
     p.add_argument("--against", default=None, metavar="OLD", help="an earlier dedup output: also remove the documents and spans it holds (OLD is only read)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only errors and the final summary")
     p.set_defaults(func=_cmd_dedup)
 
     p = sub.add_parser("stats", help="print the funnel of a run, or two runs side by side",
@@ -180,6 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kept", action="store_true", help="sample kept documents instead")
     p.add_argument("--n", type=int, default=5, help="documents to print (default 5)")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser("plan", help="what refining a whole snapshot costs on a cluster (core-hours, wall time, storage)",
+                       description="Core-hours, wall time, object-store peak and output size of a whole snapshot, "
+                                   "from per-unit costs measured by bench/plan_costs.py (refinedweb/plan_costs.json).")
+    p.add_argument("--snapshot", required=True, metavar="NAME", help="the snapshot's name, e.g. CC-MAIN-2023-06 (a label)")
+    p.add_argument("--nodes", type=int, required=True, help="machines in the Ray cluster")
+    p.add_argument("--cpus-per-node", type=int, required=True, help="cores each machine gives Ray")
+    p.add_argument("--warc-files", type=int, default=None, help="WARC files in the snapshot (default: 90,000, assumed)")
+    p.add_argument("--warc-paths", default=None, metavar="FILE", help="the snapshot's warc.paths.gz: its lines are counted")
+    p.add_argument("--pages-per-file", type=int, default=None, help="pages per WARC file (default: 40,000, assumed)")
+    p.add_argument("--costs", default=None, metavar="JSON", help="per-unit costs (default: refinedweb/plan_costs.json)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=_cmd_plan)
 
     register_tokenize(sub)
 

@@ -29,6 +29,7 @@ LAYERS = {
     "refinedweb.trainer": 3,
     "refinedweb.report": 3,
     "refinedweb.ablate": 3,
+    "refinedweb.plan": 3,  # a snapshot's costs from measured per-unit costs
     "refinedweb.cli": 4,  # the command line
     "refinedweb.__main__": 4,
     "refinedweb.ablate_cli": 4,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,6 +40,7 @@ import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import UserError, to_dict
+from refinedweb.core import console
 from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.executor import REJECTED_SCHEMA, bottom_k, run_stage
 from refinedweb.core.io import fsync_dir, parquet_file, read_rows, read_table, write_json_atomic, write_table
@@ -446,27 +446,40 @@ def _link_all(shards: list[Shard], out: StoragePath) -> DedupResult:
 
 
 def _deduplicate(ctx: _Ctx, workers: int) -> DedupResult:
-    """Decide with each enabled kind over all shards, then apply the decisions shard by shard."""
+    """Decide with each enabled kind over all shards, then apply the decisions shard by shard.
+
+    The console's ``dedup`` line names the kind deciding, then counts the shards applied.
+    """
     import ray
 
     seconds: dict[str, float] = {}
     steps = [(MINHASH_STAGE, ctx.cfg.minhash.enabled), (EXACT_STAGE, ctx.cfg.exact.enabled), (URL_STAGE, ctx.cfg.url.enabled)]
-    for name, enabled in steps:
-        if not enabled:
-            continue
-        start = time.perf_counter()
-        if name == MINHASH_STAGE:
-            _minhash_step(ctx, workers)
-        elif name == EXACT_STAGE:
-            ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
-        else:
-            ctx = replace(ctx, url_parts=_url_step(ctx, workers))
-        seconds[name] = time.perf_counter() - start
-    apply = _remote(_apply_task)
-    ref = ray.put(ctx)
+    with console.current().phase("dedup", len(ctx.shards), unit="docs", of="shards") as phase:
+        for name, enabled in steps:
+            if not enabled:
+                continue
+            phase.rename(f"dedup {name}")
+            start = time.perf_counter()
+            if name == MINHASH_STAGE:
+                _minhash_step(ctx, workers)
+            elif name == EXACT_STAGE:
+                ctx = replace(ctx, groups_of=_exact_step(ctx, workers))
+            else:
+                ctx = replace(ctx, url_parts=_url_step(ctx, workers))
+            seconds[name] = time.perf_counter() - start
+        phase.rename("dedup apply")
+        apply = _remote(_apply_task)
+        ref = ray.put(ctx)
+        refs = [apply.remote(ref, i) for i in range(len(ctx.shards))]
+        results, pending = {}, list(refs)
+        while pending:
+            [ready], pending = ray.wait(pending, num_returns=1)
+            results[ready] = stats, n, name, _ = ray.get(ready)
+            phase.add(items=stats[0]["docs_in"] if stats else 0, kept=n)
+            phase.file_done(f"{name}: {n} documents")
     stages: list[StageStats] = []
     written, paths = {}, {}
-    for stats, n, name, files in ray.get([apply.remote(ref, i) for i in range(len(ctx.shards))]):
+    for stats, n, name, files in (results[r] for r in refs):  # in shard order, as before
         merge_stages(stages, stages_from_json(stats))
         written[name], paths[name] = n, files
     for st in stages:
@@ -523,7 +536,7 @@ def dedup_phase(
         result = _link_all(shards, out)
     else:
         init_ray(workers, address)
-        check_shared([str(out), *(s.path for s in shards[:1])], _log)
+        check_shared([str(out), *(s.path for s in shards[:1])], console.current().info)
         ctx = _Ctx(tuple(shards), str(out), cfg, output, rejected_k, against=key["against"], by_language=by_language)
         result = _deduplicate(ctx, workers)
     record = {"key": key, "stages": [s.to_json() for s in result.stages], "written": result.written}
@@ -531,10 +544,6 @@ def dedup_phase(
         record["paths"] = result.paths
     write_json_atomic(done, record)
     return result
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def add_to_run_stats(stats: RunStats, result: DedupResult) -> RunStats:

@@ -10,12 +10,12 @@ fingerprints stored under ``OLD/dedup/index/``; OLD is only read.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 from refinedweb import schema
 from refinedweb.config import UserError
+from refinedweb.core import console
 from refinedweb.core.inputs import PARQUET, resolve_inputs
 from refinedweb.core.io import check_columns, parquet_file, write_json_atomic
 from refinedweb.core.output import DATA_DIR, REJECTED_DIR, STATS_FILE, OutputConfig, OutputDir, output_lock
@@ -58,12 +58,8 @@ def dedup_folder(
     shards = find_shards(input_dir, output)
     if against is not None and (not location(against).is_dir() or location(against).resolve() == location(output).resolve()):
         raise UserError(f"--against {against}: must be an earlier dedup output folder, not this run's output")
-    with output_lock(output, _log):
+    with output_lock(output, console.current().info):
         return _dedup(config, output_config, shards, output, workers, address, start, against)
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard], output: str | StoragePath, workers: int,
@@ -72,7 +68,7 @@ def _dedup(config: DedupConfig, output_config: OutputConfig, shards: list[Shard]
     result = dedup_phase(shards, output, config, output_config, workers, address, output_config.rejected_per_reason, against)
     OutputDir(output, subdirs=(REJECTED_DIR,)).absorb_rejected(output_config)
     if result.skipped:
-        _log(f"dedup: already done for these {len(shards)} files in {output}")
+        console.current().info(f"dedup: already done for these {len(shards)} files in {output}")
     files = [FileState(s.path, parquet_file(s.path).metadata.num_rows, shard=f"{DATA_DIR}/{s.name}", docs_written=result.written[s.name])
              for s in shards]
     stats = RunStats(files, result.stages, wall_seconds=time.perf_counter() - start)

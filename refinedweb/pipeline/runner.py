@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from refinedweb.pipeline.extract import Extractor
 from refinedweb.pipeline.config import PipelineConfig, output_changes
 from refinedweb.pipeline.pipeline import build_stages
 from refinedweb.core.executor import READ_STAGE, FileResult, refine_batch, results_from_arrow, results_to_arrow
+from refinedweb.core import console
 from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.inputs import is_url
 from refinedweb.core.io import read_json_file, write_json_atomic
@@ -236,7 +236,7 @@ class _FilePool:
         self.losses[path] = self.losses.get(path, 0) + 1
         if self.losses[path] >= LOST_FILE_TRIES:
             raise RuntimeError(f"{path}: its refining actor was lost {self.losses[path]} times, last: {error}") from error
-        _log(f"{path}: its refining actor was lost ({type(error).__name__}); the file is redone on a new one")
+        console.current().info(f"{path}: its refining actor was lost ({type(error).__name__}); the file is redone on a new one")
         self._stop(actor)
         self.queue.insert(0, path)
         self.actors.append(self._start())
@@ -313,6 +313,7 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
     warnings.filterwarnings("ignore", message="The minimum number of concurrent actors")
     ctx = ray.data.DataContext.get_current()
     ctx.target_max_block_size = config.runner.block_mb * 1024 * 1024
+    ctx.enable_progress_bars = False  # the run's own progress line (core/console.py) is the one shown
     ds = ray.data.from_items([{"path": f} for f in files], override_num_blocks=len(files))
     ds = ds.map_batches(
         read_records,
@@ -330,10 +331,6 @@ def build_dataset(config: PipelineConfig, files: list[str], workers: int, reject
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
     )
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def _finish(out: OutputDir, source: str, prog: _FileProgress, config: PipelineConfig) -> int:
@@ -355,7 +352,7 @@ def _results(config: PipelineConfig, todo: list[str], workers: int, address: str
         return local_results(config, todo, rejected_k)
     build_stages(config)  # fail here, with the field named, not inside a Ray actor
     init_ray(workers, address)
-    check_shared(todo[:1], _log)  # actors on any node open the inputs
+    check_shared(todo[:1], console.current().info)  # actors on any node open the inputs
     if config.runner.files_per_worker and len(todo) >= config.runner.files_per_worker * workers:
         return file_results(config, todo, workers, rejected_k)
     batches = build_dataset(config, todo, workers, rejected_k).iter_batches(batch_format="pyarrow", batch_size=None)
@@ -366,20 +363,22 @@ def _refine(out: OutputDir, config: PipelineConfig, todo: list[str], workers: in
     """Refine ``todo``, each complete file written and marked done; returns the files that failed, by path."""
     progress = {s: _FileProgress() for s in todo}
     failed: dict[str, FileMeta] = {}
-    for result in _results(config, todo, workers, address):
-        prog = progress[result.source]
-        prog.add(result)
-        if not prog.complete():
-            continue
-        del progress[result.source]
-        meta = prog.meta
-        assert meta is not None
-        if meta.failure:
-            failed[result.source] = meta
-            _log(f"[{len(todo) - len(progress)}/{len(todo)}] {result.source}: failed ({meta.failure})")
-            continue
-        written = _finish(out, result.source, prog, config)
-        _log(f"[{len(todo) - len(progress)}/{len(todo)}] {result.source}: {meta.records} records -> {written} documents")
+    with console.current().phase("refine", len(todo)) as phase:
+        for result in _results(config, todo, workers, address):
+            prog = progress[result.source]
+            prog.add(result)
+            phase.add(items=result.rows, kept=len(result.kept) if result.kept is not None else 0)
+            if not prog.complete():
+                continue
+            del progress[result.source]
+            meta = prog.meta
+            assert meta is not None
+            if meta.failure:
+                failed[result.source] = meta
+                phase.file_done(f"{result.source}: failed ({meta.failure})")
+                continue
+            written = _finish(out, result.source, prog, config)
+            phase.file_done(f"{result.source}: {meta.records} records -> {written} documents")
     if progress:
         raise RuntimeError(f"input files never completed: {sorted(progress)}")
     return failed
@@ -396,10 +395,10 @@ def _refine_with_tries(out: OutputDir, config: PipelineConfig, todo: list[str], 
         not_done += [{"path": s, "reason": m.failure} for s, m in failed.items() if m.transient]
         todo = [s for s in todo if s in failed and not failed[s].transient]
         if todo and attempt < config.runner.file_tries:
-            _log(f"trying {len(todo)} failed input files again ({attempt + 1} of {config.runner.file_tries} tries)")
+            console.current().error(f"trying {len(todo)} failed input files again ({attempt + 1} of {config.runner.file_tries} tries)")
     for source in todo:
         record = out.quarantine(source, failed[source].failure or "", config.runner.file_tries)
-        _log(f"quarantined {source}: {record['reason']} (delete {out.quarantine_path(source)} to try it again)")
+        console.current().error(f"quarantined {source}: {record['reason']} (delete {out.quarantine_path(source)} to try it again)")
     return not_done
 
 
@@ -424,7 +423,7 @@ def run(
 ) -> dict[str, Any]:
     """Refine ``inputs`` into ``output`` (a folder or an object-storage URL); files already done there are skipped. Returns stats.json."""
     configure(config.storage)
-    with output_lock(output, _log):
+    with output_lock(output, console.current().info):
         return _run(config, inputs, output, workers, address)
 
 
@@ -442,7 +441,7 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | StoragePath, w
     done_before = out.done(inputs)
     todo = [s for s in inputs if s not in done_before and s not in quarantined]
     if len(todo) < len(inputs):
-        _log(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done or quarantined in {output}")
+        console.current().info(f"resuming: {len(inputs) - len(todo)} of {len(inputs)} input files already done or quarantined in {output}")
     not_done = _refine_with_tries(out, config, todo, workers, address)
     refined = time.perf_counter()
     done_now = out.done(inputs)
@@ -453,7 +452,7 @@ def _run(config: PipelineConfig, inputs: list[str], output: str | StoragePath, w
                          by_language=by_language)
     out.absorb_rejected(config.output)  # the dedup phase's per-shard samples join the run's one sample
     if result.skipped:
-        _log(f"dedup: already done for these {len(shards)} shards in {output}")
+        console.current().info(f"dedup: already done for these {len(shards)} shards in {output}")
     stats = add_to_run_stats(RunStats.of_files([s for s in out.states() if s.path in set(done)]), result)
     stats.wall_seconds = time.perf_counter() - start
     stats.phase_seconds = {"refine": refined - start, "dedup": time.perf_counter() - refined}

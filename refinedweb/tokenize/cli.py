@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 
 from refinedweb.config import ConfigError, UserError
+from refinedweb.core.command import ray_console
 
 
 def _config(cls, **flags):
@@ -34,7 +36,12 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
 
     config = _config(TokenizeConfig, val_fraction=args.val_fraction, docs_per_shard=args.docs_per_shard,
                      workers=args.workers)
-    summary = tokenize(args.input, args.tokenizer, args.output, config, address=args.address)
+    with ray_console(args.output, args.quiet):
+        summary = tokenize(args.input, args.tokenizer, args.output, config, address=args.address)
+        if "ray" in sys.modules:  # Ray's goodbye lines go to its log too
+            import ray
+
+            ray.shutdown()
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -75,5 +82,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--docs-per-shard", type=int, default=None, help="documents per unit of work and shard (default 20000)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster at HOST:PORT instead of starting one")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines: only errors and the final summary")
     p.set_defaults(func=_cmd_tokenize)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -27,6 +26,7 @@ import pyarrow.compute as pc
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
+from refinedweb.core import console
 from refinedweb.core.cluster import check_shared, init_ray
 from refinedweb.core.io import parquet_file, read_rows, write_json_atomic
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
@@ -154,10 +154,6 @@ def tokenize_unit(unit: Unit, tokenizer_json: str, settings: dict[str, Any], con
     return state
 
 
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _prepare(tokenizer: str | StoragePath, output: StoragePath, config: TokenizeConfig) -> tuple[StoragePath, dict[str, Any], str]:
     """Check the tokenizer and copy it to OUTPUT/tokenizer/; (its folder, the settings units record, its JSON)."""
     tok = load_tokenizer(tokenizer)
@@ -186,19 +182,21 @@ def _run_units(todo: list[Unit], tokenizer_json: str, settings: dict, config: To
 
     task = ray.remote(num_cpus=1, max_retries=0)(tokenize_unit)
     json_ref = ray.put(tokenizer_json)
-    pending, queue, done = [], list(todo), 0
-    while queue or pending:
-        while queue and len(pending) < workers:
-            pending.append(task.remote(queue.pop(0), json_ref, settings, config, str(output)))
-        ready, pending = ray.wait(pending, num_returns=1)
-        state = ray.get(ready[0])
-        if "error" in state:
-            for ref in pending:
-                ray.cancel(ref)
-            raise UserError(state["error"])
-        done += 1
-        _log(f"[{done}/{len(todo)}] {state['source'].rsplit('/', 1)[-1]} rows {state['rows'][0]}-{state['rows'][1]}: "
-             f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
+    pending, queue = [], list(todo)
+    with console.current().phase("tokenize", len(todo), unit="docs", of="shards") as phase:
+        while queue or pending:
+            while queue and len(pending) < workers:
+                pending.append(task.remote(queue.pop(0), json_ref, settings, config, str(output)))
+            ready, pending = ray.wait(pending, num_returns=1)
+            state = ray.get(ready[0])
+            if "error" in state:
+                for ref in pending:
+                    ray.cancel(ref)
+                raise UserError(state["error"])
+            docs = state[TRAIN]["documents"] + state[VAL]["documents"]
+            phase.add(items=docs, kept=docs)
+            phase.file_done(f"{state['source'].rsplit('/', 1)[-1]} rows {state['rows'][0]}-{state['rows'][1]}: "
+                            f"{state[TRAIN]['tokens'] + state[VAL]['tokens']} tokens")
 
 
 def _done(unit: Unit, output: StoragePath) -> bool:
@@ -227,11 +225,11 @@ def tokenize(inputs: str | Sequence[str], tokenizer: str | StoragePath, output: 
     units = plan_units(files, config.docs_per_shard)
     todo = [u for u in units if not _done(u, out)]
     if len(todo) < len(units):
-        _log(f"resuming: {len(units) - len(todo)} of {len(units)} shards already done in {out}")
+        console.current().info(f"resuming: {len(units) - len(todo)} of {len(units)} shards already done in {out}")
     workers = config.workers or os.cpu_count() or 1
     if todo:
         init_ray(workers, address)
-        check_shared([str(out), todo[0].source], _log)
+        check_shared([str(out), todo[0].source], console.current().info)
         _run_units(todo, tokenizer_json, settings, config, out, workers)
     states = [json.loads((out / STATE_DIR / f"{u.name}.json").read_text(encoding="utf-8")) for u in units]
     splits = {split: [s[split] for s in states if s[split]["documents"]] for split in (TRAIN, VAL)}

@@ -132,7 +132,7 @@ def test_standalone_cli_removes_cross_snapshot_duplicates_and_skips_a_rerun(page
     assert first[schema.TEXT].to_pylist() == one_run[schema.TEXT].to_pylist()
     assert len(second) == 0 and stats["docs_written"] == len(one_run)
     assert stats["stages"][0]["dropped"][schema.DEDUP_MINHASH_DUPLICATE] >= stats["records_read"] // 2
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["data", "dedup", "rejected", "stats.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["data", "dedup", "logs", "rejected", "stats.json"]  # logs/: ray.log
     assert [p.name for p in (tmp_path / "out" / "rejected").iterdir()] == ["sample.parquet"]  # one bounded sample
     done = tmp_path / "out" / "dedup" / "done.json"
     before = done.stat().st_mtime_ns, (tmp_path / "out" / "data" / "snap-1" / shard.name).stat().st_mtime_ns
