@@ -41,7 +41,8 @@ Usage::
     .venv/bin/python bench/make_cc_like.py --output /tmp/cc-like.warc.gz   # half English, CC-sized
     .venv/bin/python bench/pipeline.py --input /tmp/cc-like.warc.gz
 
-ends with ``ratio: X.XX`` (our pages/s over datatrove's). ``--keep DIR`` keeps both outputs
+ends with ``ratio: X.XX`` (our pages/s over datatrove's), after the same ratio in CPU seconds
+(``cpu ratio``: each side's process tree, less sensitive to what else runs on the machine). ``--keep DIR`` keeps both outputs
 (``DIR/ours`` is what bench/compare_outputs.py compares before and after a change).
 """
 
@@ -79,11 +80,23 @@ def our_config(path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
 
 
-def timed(cmd: list[str], env: dict | None = None) -> float:
-    """Wall seconds of a subprocess run to completion; its output is shown only when it fails."""
+CPU_SECONDS: dict[str, float] = {}  # per side: user + sys seconds of its process tree
+
+
+def timed(cmd: list[str], env: dict | None = None, side: str = "") -> float:
+    """Wall seconds of a subprocess run to completion; its output is shown only when it fails.
+
+    The CPU seconds of the process and the children it waited for (trafilatura's included) go to
+    ``CPU_SECONDS[side]``: on a shared machine whose load changes they measure the work per core
+    better than the wall clock does."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU_SECONDS[side] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if res.returncode != 0:
         sys.stderr.write(res.stdout[-3000:] + res.stderr[-5000:])
         raise SystemExit(f"failed: {' '.join(cmd)}")
@@ -99,7 +112,7 @@ def run_ours(warc: Path, work: Path) -> tuple[float, int, set[str], dict[str, st
     out = work / "ours"
     cmd = [sys.executable, "-m", "refinedweb.cli", "run", str(cfg), "--input", str(warc), "--output", str(out),
            "--workers", "1"]
-    seconds = timed(cmd, {"PYTHONPATH": str(REPO)})
+    seconds = timed(cmd, {"PYTHONPATH": str(REPO)}, "ours")
     stats = json.loads((out / "stats.json").read_text())
     kept = set(pq.read_table(out / "data", columns=["id"]).column("id").to_pylist())
     rejected = pq.read_table(out / "rejected", columns=["id", "drop_reason"]).to_pylist()
@@ -174,7 +187,8 @@ def run_datatrove(warc: Path, work: Path) -> tuple[float, set[str], dict[str, st
     import pyarrow.parquet as pq
 
     out = work / "datatrove"
-    seconds = timed([sys.executable, __file__, "--datatrove-child", str(warc), str(out)], {"PYTHONPATH": str(REPO)})
+    seconds = timed([sys.executable, __file__, "--datatrove-child", str(warc), str(out)], {"PYTHONPATH": str(REPO)},
+                    "datatrove")
     kept = set()
     for p in sorted((out / "data").rglob("*.parquet")):
         kept |= set(pq.read_table(p, columns=["id"]).column("id").to_pylist())
@@ -215,6 +229,9 @@ def main() -> None:
     only_dt = collections.Counter(ours_why.get(i, "?") for i in dt_kept - ours_kept)
     print(f"kept only by ours ({sum(only_ours.values())}), datatrove's dropping filter: {dict(only_ours.most_common())}")
     print(f"kept only by datatrove ({sum(only_dt.values())}), our drop reason: {dict(only_dt.most_common())}")
+    cpu_ours, cpu_dt = CPU_SECONDS["ours"], CPU_SECONDS["datatrove"]
+    print(f"cpu seconds (user + sys, children included): ours {cpu_ours:.2f}, datatrove {cpu_dt:.2f}; "
+          f"cpu ratio: {cpu_dt / cpu_ours:.2f}; load average now {os.getloadavg()[0]:.2f}")
     print(f"ratio: {ours_rate / dt_rate:.2f}")
 
 
