@@ -9,6 +9,7 @@ STEPS   ?= 150
 PROMPT  ?= The
 BENCH_WARC ?= ../shared/data/pages/pages-A.warc.gz
 BENCH_OUT  ?= bench-out/pages-A
+CC_LIKE    ?= bench-out/cc-like.warc.gz
 
 .PHONY: setup demo test bench clean
 
@@ -37,6 +38,8 @@ bench: $(STAMP)
 	$(PIP) install -q -e '.[bench]'
 	.venv/bin/refinedweb run configs/refinedweb.yaml --input $(BENCH_WARC) --output $(BENCH_OUT)
 	$(PY) bench/pipeline.py --input $(BENCH_WARC)
+	$(PY) bench/make_cc_like.py --output $(CC_LIKE)
+	$(PY) bench/pipeline.py --input $(CC_LIKE)
 	$(PY) bench/scaling.py --input $(BENCH_WARC) --no-ray-single
 	$(PY) bench/minhash.py --input $(BENCH_OUT)/data
 	$(PY) bench/tokenization.py --input $(BENCH_OUT)/data

@@ -27,7 +27,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from refinedweb.pipeline.runner import run
     from refinedweb.core.inputs import resolve_inputs
     from refinedweb.pipeline.sources import snapshot_inputs
-    from refinedweb.report.html import write_report
     from refinedweb.core.storage import configure
 
     config = load_config(args.config)
@@ -49,6 +48,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         release = _release_ray()
         _print_result(stats, args.output, log)
         if config.output.report:
+            from refinedweb.report.html import write_report  # here: matplotlib costs a second to import
+
             print(f"wrote {write_report(args.output)}")
         if release is not None:
             release.join()

@@ -6,8 +6,8 @@ row, so the runner can check ``records == written + sum(dropped)``: HTTP 200 HTM
 ``resource`` records of an HTML type) are kept with their decoded HTML, everything else is a row with
 a drop reason and null html/text.
 
-warcio parses the record envelope (WARC 1.0/1.1, 0.17/0.18, legacy ARC) and inflates the gzip
-members. Around it, for a pipeline that must account for every record: a ``.warc.gz`` written as
+FastWARC parses the record envelope of WARC 1.0/1.1 files and inflates their gzip (warc_fast.py);
+warcio that of WARC 0.17/0.18 and legacy ARC. Around warcio, for a pipeline that must account for every record: a ``.warc.gz`` written as
 one gzip stream, which warcio reads correctly but refuses after the first record (it could not seek
 into it), is accepted, since a pipeline reads front to back; a record shorter than its declared
 length (a truncated file, which warcio takes for a clean end) is a file error; the HTTP head is
@@ -42,7 +42,8 @@ from refinedweb.pipeline.charset import (
 )
 from refinedweb.pipeline.http_body import BodyError, decode_transfer
 from refinedweb.pipeline.sources import SourcesConfig, TransientInputError, open_input
-from refinedweb.pipeline.warc_io import BoundedHeaderParser, HeaderTooLong, Records
+from refinedweb.pipeline.warc_fast import InputCorrupt, open_records
+from refinedweb.pipeline.warc_io import BoundedHeaderParser, HeaderTooLong
 
 COLUMNS = (schema.ID, schema.URL, schema.DATE, schema.SOURCE, schema.HTML, schema.TEXT, schema.DROP_REASON)
 ROW_SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
@@ -111,10 +112,6 @@ class FileStats:
 
 
 
-class InputCorrupt(Exception):
-    """The file cannot be read past this point (a record without Content-Length has no known end)."""
-
-
 def read_file(
     source: str, config: ReaderConfig, stats: FileStats, sources: SourcesConfig | None = None
 ) -> Iterator[pa.Table]:
@@ -126,7 +123,7 @@ def read_file(
     stream = open_input(source, sources)
     batch = _Batch(source, config)
     try:
-        records = Records(stream, _BLOCK, config.max_header_bytes)
+        records = open_records(stream, _BLOCK, config.max_header_bytes)
         while True:
             try:
                 record = next(records)

@@ -43,6 +43,11 @@ def test_visible_text_skips_scripts_styles_and_head():
     assert visible_text(html, 5) == "Hello"
 
 
+def test_visible_text_splits_words_at_tags_not_at_comments():
+    html = _page("<p>Hel<!-- a comment -->lo wor<b>ld</b></p><template>no</template><svg><text>no</text></svg>")
+    assert visible_text(html, 1000) == "Hello wor ld"
+
+
 def test_visible_text_reads_utf8_whatever_the_page_declares():
     html = _page("<p>Grüße aus Köln</p>", '<meta charset="iso-8859-1">')
     assert visible_text(html, 1000) == "Grüße aus Köln"

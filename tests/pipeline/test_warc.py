@@ -129,6 +129,39 @@ def test_every_dev_file_reads_without_raising(shared_data):
         check_rows(rows, stats)
 
 
+def _warcio_only(monkeypatch) -> None:
+    """Route every file to warcio, as before FastWARC (pipeline/warc_fast.py)."""
+    from refinedweb.pipeline import warc_fast
+
+    monkeypatch.setattr(warc_fast, "FAST_VERSIONS", ())
+
+
+def test_fastwarc_reads_warc_1x_files_and_warcio_the_others(shared_data, tmp_path):
+    from refinedweb.pipeline.warc_fast import FastRecords, open_records
+    from refinedweb.pipeline.warc_io import Records
+
+    members = (shared_data / "dev" / "warc" / CC_2020).read_bytes()
+    plain = gzip.decompress(members)
+    for data in (members, gzip.compress(plain, mtime=0), plain):
+        assert isinstance(open_records(io.BytesIO(data), 1 << 16, 1 << 20), FastRecords)
+    for name in (ARC, CLUEWEB):  # legacy ARC, WARC/0.18
+        assert isinstance(open_records(io.BytesIO((shared_data / "dev" / "warc" / name).read_bytes()), 1 << 16, 1 << 20), Records)
+
+
+def test_fastwarc_gives_the_rows_and_errors_warcio_gives(shared_data, pages_a, tmp_path, monkeypatch):
+    """Every real file, and cut copies of them: the same rows (ids, html, text, reasons) and file errors."""
+    files = [p for d in ("warc", "wet") for p in sorted((shared_data / "dev" / d).iterdir())] + [pages_a]
+    plain = gzip.decompress((shared_data / "dev" / "warc" / CC_2020).read_bytes())
+    for fraction in (0.3, 0.7):
+        files.append(_write(tmp_path / f"cut{fraction}.warc", plain[: int(len(plain) * fraction)]))
+    fast = [read_all(p) for p in files]
+    _warcio_only(monkeypatch)
+    for path, (rows, stats) in zip(files, fast):
+        old_rows, old_stats = read_all(path)
+        assert rows == old_rows, path
+        assert (stats.records, stats.html_docs, stats.errors) == (old_stats.records, old_stats.html_docs, old_stats.errors), path
+
+
 def test_pages_a_all_html(pages_a):
     rows, stats = read_all(pages_a)
     check_rows(rows, stats)
@@ -440,7 +473,8 @@ def test_junk_line_between_records_is_a_file_error_in_bounded_memory(tmp_path):
     data = Warc().response("http://a.example/", PAGE).buffer.getvalue() + _gzip_member(b"\x00" * HUGE + b"\n")
     rows, stats, peak = _peak_bytes(_write(tmp_path / "junk.warc.gz", data), BOUNDED)
     assert [r[schema.DROP_REASON] for r in rows] == [None] and stats.errors == 1
-    assert "longer than 65536 bytes" in stats.error_messages[0] and peak < 8 << 20
+    # a WARC/1.x file is FastWARC's (pipeline/warc_fast.py): junk is not a record, whatever its length
+    assert "junk between records" in stats.error_messages[0] and peak < 8 << 20
 
 
 @pytest.mark.parametrize("shape", ["one line", "many lines"])
