@@ -7,6 +7,7 @@ what is wrong, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -83,6 +84,9 @@ def _release_ray() -> threading.Thread | None:
 
     if not ray.is_initialized():
         return None
+    # An ObjectRef left in a reference cycle and freed after shutdown makes Ray's core worker end
+    # the process (exit 1, no traceback); collect the run's cycles while Ray is still up.
+    gc.collect()
     thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
     thread.start()
     return thread

@@ -80,7 +80,7 @@ def test_side_by_side_shows_both_runs(pages_a_run, tmp_path):
     out_b = tmp_path / "strict"
     res = subprocess.run(CLI + ["run", str(cfg), "--input", str(part), "--output", str(out_b), "--workers", "2"],
                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-3000:])
     assert (out_b / "report.html").is_file() and (out_b / "funnel.png").is_file()  # every run writes its report
     assert json.loads((out_b / "config.json").read_text())["quality"]["min_words"] == 200
     stats_b = json.loads((out_b / "stats.json").read_text())
