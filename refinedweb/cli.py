@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import sys
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,14 +45,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             inputs = inputs[: args.max_files]
     with ray_console(args.output, args.quiet) as log:
         stats = run(config, inputs, args.output, workers=args.workers, address=args.address)
-        release = _release_ray()
         _print_result(stats, args.output, log)
         if config.output.report:
             from refinedweb.report.html import write_report  # here: matplotlib costs a second to import
 
             print(f"wrote {write_report(args.output)}")
-        if release is not None:
-            release.join()
+        _release_ray()
     return 0
 
 
@@ -72,24 +69,20 @@ def _print_result(stats: dict, output: str, log: Path | None = None) -> None:
         print(f"Ray's output: {log}")
 
 
-def _release_ray() -> threading.Thread | None:
-    """Disconnect from Ray (and stop a local instance) in the background while the report renders.
+def _release_ray() -> None:
+    """Disconnect from Ray (and stop a local instance) as the command's last step.
 
-    Stopping the local instance waits a second or two on its processes; the report is CPU work of
-    about the same length, so the two overlap instead of adding up at the end of every run.
+    Nothing may run after it that could touch Ray: a background thread of Ray Data or an ObjectRef
+    freed late makes the core worker end the process with exit 1 and no traceback (seen in CI when
+    the report rendered while Ray shut down in another thread). Cycles are collected first for that.
     """
     if "ray" not in sys.modules:
-        return None
+        return
     import ray
 
-    if not ray.is_initialized():
-        return None
-    # An ObjectRef left in a reference cycle and freed after shutdown makes Ray's core worker end
-    # the process (exit 1, no traceback); collect the run's cycles while Ray is still up.
-    gc.collect()
-    thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
-    thread.start()
-    return thread
+    if ray.is_initialized():
+        gc.collect()
+        ray.shutdown()
 
 
 def _cmd_dedup(args: argparse.Namespace) -> int:
@@ -107,9 +100,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     with ray_console(args.output, args.quiet) as log:
         stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers,
                              args.address, args.against)
-        release = _release_ray()
-        if release is not None:
-            release.join()
+        _release_ray()
     _print_result(stats, args.output, log)
     return 0
 
