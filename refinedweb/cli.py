@@ -7,7 +7,6 @@ what is wrong, with exit status 2.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from refinedweb.ablate_cli import register as register_ablate
 from refinedweb.config import UserError
+from refinedweb.core.cluster import shutdown_ray
 from refinedweb.core.command import dispatch, ray_console
 from refinedweb.core.storage import location
 from refinedweb.tokenize.cli import register as register_tokenize
@@ -50,7 +50,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from refinedweb.report.html import write_report  # here: matplotlib costs a second to import
 
             print(f"wrote {write_report(args.output)}")
-        _release_ray()
+        shutdown_ray()
     return 0
 
 
@@ -69,22 +69,6 @@ def _print_result(stats: dict, output: str, log: Path | None = None) -> None:
         print(f"Ray's output: {log}")
 
 
-def _release_ray() -> None:
-    """Disconnect from Ray (and stop a local instance) as the command's last step.
-
-    Nothing may run after it that could touch Ray: a background thread of Ray Data or an ObjectRef
-    freed late makes the core worker end the process with exit 1 and no traceback (seen in CI when
-    the report rendered while Ray shut down in another thread). Cycles are collected first for that.
-    """
-    if "ray" not in sys.modules:
-        return
-    import ray
-
-    if ray.is_initialized():
-        gc.collect()
-        ray.shutdown()
-
-
 def _cmd_dedup(args: argparse.Namespace) -> int:
     from refinedweb.core.storage import configure
     from refinedweb.dedup.standalone import dedup_folder
@@ -100,7 +84,7 @@ def _cmd_dedup(args: argparse.Namespace) -> int:
     with ray_console(args.output, args.quiet) as log:
         stats = dedup_folder(config.dedup, config.output, args.input, args.output, args.workers or config.runner.workers,
                              args.address, args.against)
-        _release_ray()
+        shutdown_ray()
     _print_result(stats, args.output, log)
     return 0
 

@@ -14,6 +14,7 @@ there too; the terminal's stderr is handed to the console (core/console.py) inst
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -91,6 +92,22 @@ def init_ray(workers: int, address: str | None) -> None:
         ray.init(address="local", num_cpus=workers, include_dashboard=False, **common)
     if log_path:
         _workers_output_to(log_path)
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray (and stop a local instance): a command's last use of Ray.
+
+    Nothing may touch Ray after it: a background thread of Ray Data or an ObjectRef freed late
+    makes the core worker end the process with exit 1 and no traceback (seen in CI when the report
+    rendered while Ray shut down in another thread). Reference cycles are collected first for that.
+    """
+    if "ray" not in sys.modules:
+        return
+    import ray
+
+    if ray.is_initialized():
+        gc.collect()
+        ray.shutdown()
 
 
 def check_shared(paths: list[str], log: Callable[[str], None]) -> None:

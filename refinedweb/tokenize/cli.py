@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 
 from refinedweb.config import ConfigError, UserError
+from refinedweb.core.cluster import shutdown_ray
 from refinedweb.core.command import ray_console
 
 
@@ -38,10 +38,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
                      workers=args.workers)
     with ray_console(args.output, args.quiet):
         summary = tokenize(args.input, args.tokenizer, args.output, config, address=args.address)
-        if "ray" in sys.modules:  # Ray's goodbye lines go to its log too
-            import ray
-
-            ray.shutdown()
+        shutdown_ray()  # inside the console: Ray's goodbye lines go to its log too
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
