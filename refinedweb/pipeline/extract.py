@@ -235,6 +235,9 @@ def _serve(fd: int) -> None:
     from trafilatura.deduplication import LRUCache
     from trafilatura.settings import LRU_SIZE
 
+    from refinedweb.pipeline import fast_xpaths
+
+    fast_xpaths.install()  # the same elements selected, without lxml calling back into Python per element
     logging.disable(logging.WARNING)  # trafilatura logs every empty page
     conn = Connection(fd)
     options = conn.recv()
