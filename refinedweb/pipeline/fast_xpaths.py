@@ -33,9 +33,8 @@ from lxml import etree
 _BLOCKS = ("div", "item", "list", "p", "section", "span")
 
 
-def _first(el: Any, a: str, b: str) -> str:
-    """String value of ``@a|@b``: the one of the two that comes first in the element's source."""
-    va, vb = el.get(a), el.get(b)
+def _first(el: Any, a: str, va: str | None, b: str, vb: str | None) -> str:
+    """String value of ``@a|@b`` given both values: the one that comes first in the element's source."""
     if va is None:
         return vb if vb is not None else ""
     if vb is None:
@@ -77,14 +76,13 @@ def overall_discard_0(path: str) -> Callable:
         out = []
         for el in tree.iterdescendants(*_BLOCKS):
             get = el.get
-            role = get("role")
-            comp = get("data-component")
+            ident, cls, role, comp = get("id"), get("class"), get("role"), get("data-component")
             if (get("data-lp-replacement-content") is not None
                     or (role is not None and "nav" in role.replace("N", "n"))
                     or (comp is not None and "MostPopularStories" in comp)
-                    or cookie(_first(el, "id", "class"))
-                    or by_id(get("id"))
-                    or by_class(get("class"))):
+                    or cookie(_first(el, "id", ident, "class", cls))
+                    or by_id(ident)
+                    or by_class(cls)):
                 out.append(el)
         return out
 
@@ -103,13 +101,12 @@ def overall_discard_1(path: str) -> Callable:
         out = []
         for el in walk(tree):
             get = el.get
-            cls = get("class")
-            style = get("style")
+            ident, cls, style = get("id"), get("class"), get("style")
             if (cls == "comments-title"
-                    or _first(el, "id", "class").startswith("reply-")
-                    or hidden(_first(el, "id", "style"))
+                    or _first(el, "id", ident, "class", cls).startswith("reply-")
+                    or hidden(_first(el, "id", ident, "style", style))
                     or (style is not None and ("display:none" in style or "display: none" in style))
-                    or by_id(get("id"))
+                    or by_id(ident)
                     or by_class(cls)
                     or get("aria-hidden") == "true"):
                 out.append(el)
@@ -196,7 +193,7 @@ def precision_discard_1(path: str) -> Callable:
     def match(tree: Any) -> list:
         out = []
         for el in tree.iterdescendants(*_BLOCKS):
-            first = _first(el, "id", "class")
+            first = _first(el, "id", el.get("id"), "class", el.get("class"))
             style = el.get("style")
             if bottom(first) or link(first) or (style is not None and "border" in style):
                 out.append(el)
