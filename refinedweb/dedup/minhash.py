@@ -8,9 +8,9 @@ happens with probability ``1 - (1 - s**20)**450`` (76% at 0.75, 99.4% at 0.8; th
 "20 buckets of 450 hashes" would not give these). Documents linked by shared bands form connected
 components; in each, the first document in input order (file position, row) is kept.
 
-Hashing (a compiled kernel, numba): code points are classified by a table (keep, delete,
-whitespace), words are FNV-1a hashed over code points and mixed, a shingle is the 64-bit mix of
-its words' hashes cut to 32 bits ``x``. Signature slot ``k`` is ``min over shingles of
+Hashing (numba kernels in dedup/minhash_kernels.py): code points are classified by a table (keep,
+delete, whitespace), words are FNV-1a hashed over code points and mixed, a shingle is the 64-bit
+mix of its words' hashes cut to 32 bits ``x``. Signature slot ``k`` is ``min over shingles of
 ((a_k * x + b_k) mod 2**64) >> 32`` with random 64-bit ``a_k, b_k``: Dietzfelbinger's
 multiply-add-shift, a strongly universal family for 32-bit keys, one independent function per slot
 (a true MinHash, not one-permutation hashing), and a 64-bit multiply, add and min per shingle and
@@ -53,7 +53,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 from refinedweb import schema
 from refinedweb.config import UserError, check
@@ -159,89 +158,6 @@ def code_points(text: str) -> np.ndarray:
     return np.frombuffer(_decomposed(text).encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
-# --- compiled kernels ------------------------------------------------------------------------------
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_M1 = np.uint64(0xFF51AFD7ED558CCD)
-_M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
-_S32 = np.uint64(32)
-_MAX64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-@njit(cache=True, nogil=True)
-def _fmix64(h):
-    """MurmurHash3's 64-bit finaliser: every input bit affects every output bit."""
-    h ^= h >> _S33
-    h *= _M1
-    h ^= h >> _S33
-    h *= _M2
-    h ^= h >> _S33
-    return h
-
-
-@njit(cache=True, nogil=True)
-def _shingle_kernel(cps, classes, ngram, seed):
-    """32-bit hashes (as uint64) of the word n-grams; a text with 1..n-1 words is one shingle."""
-    words = np.empty(cps.size // 2 + 1, np.uint64)
-    n = 0
-    h = _FNV_OFFSET
-    in_word = False
-    for i in range(cps.size):
-        cls = classes[cps[i]]
-        if cls == DELETE_CHAR:
-            continue
-        if cls == SPACE_CHAR:
-            if in_word:
-                words[n] = _fmix64(h)
-                n += 1
-                h = _FNV_OFFSET
-                in_word = False
-        else:
-            h = (h ^ np.uint64(cps[i])) * _FNV_PRIME
-            in_word = True
-    if in_word:
-        words[n] = _fmix64(h)
-        n += 1
-    if n == 0:
-        return np.empty(0, np.uint64)
-    k = min(ngram, n)
-    out = np.empty(n - k + 1, np.uint64)
-    for i in range(n - k + 1):
-        x = seed
-        for j in range(k):
-            x = _fmix64(x ^ words[i + j])
-        out[i] = x >> _S32
-    return out
-
-
-@njit(cache=True, nogil=True)
-def _signature_kernel(shingles, offsets, a, b, out):
-    """``out[d, k] = min over document d's shingles x of ((a[k] x + b[k]) mod 2**64) >> 32``."""
-    for d in range(out.shape[0]):
-        x = shingles[offsets[d] : offsets[d + 1]]
-        for k in range(a.size):
-            ak = a[k]
-            bk = b[k]
-            m = _MAX64
-            for s in range(x.size):
-                v = ak * x[s] + bk
-                if v < m:
-                    m = v
-            out[d, k] = np.uint32(m >> _S32)
-
-
-@njit(cache=True, nogil=True)
-def _band_kernel(sig, rows, seed, out):
-    """``out[d, j]`` = 64-bit hash of band ``j``'s index and its ``rows`` values."""
-    for d in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            h = _fmix64(seed ^ np.uint64(j))
-            for r in range(j * rows, (j + 1) * rows):
-                h = _fmix64(h ^ np.uint64(sig[d, r]))
-            out[d, j] = h
-
-
 # --- signatures ------------------------------------------------------------------------------------
 
 
@@ -256,10 +172,14 @@ class MinHasher:
         self.b = rng.integers(0, top, size=cfg.num_perm, dtype=np.uint64, endpoint=True)
         self.shingle_seed, self.band_seed = rng.integers(0, top, size=2, dtype=np.uint64, endpoint=True)
         self.classes = char_classes()
+        # numba compiles on import (0.4 s): only a run that dedups pays for it.
+        from refinedweb.dedup import minhash_kernels
+
+        self.kernels = minhash_kernels
 
     def shingles(self, text: str | None) -> np.ndarray:
         """32-bit hashes (in uint64) of the text's word n-grams after normalisation, in text order."""
-        return _shingle_kernel(code_points(text or ""), self.classes, self.cfg.ngram, self.shingle_seed)
+        return self.kernels.shingle_kernel(code_points(text or ""), self.classes, self.cfg.ngram, self.shingle_seed)
 
     def signatures(self, texts: Sequence[str | None]) -> np.ndarray:
         """``(len(texts), num_perm)`` uint32 signatures; a text without words gets all 0xFFFFFFFF."""
@@ -269,7 +189,7 @@ class MinHasher:
         """``(len(texts), bands)`` uint64 band keys, and which texts have words (only those are compared)."""
         sig, counts = self._signatures(texts)
         keys = np.empty((len(texts), self.cfg.bands), np.uint64)
-        _band_kernel(sig, self.cfg.rows_per_band, self.band_seed, keys)
+        self.kernels.band_kernel(sig, self.cfg.rows_per_band, self.band_seed, keys)
         return keys, counts > 0
 
     def _signatures(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +200,7 @@ class MinHasher:
         np.cumsum(counts, out=offsets[1:])
         flat = np.concatenate(parts) if parts else np.empty(0, np.uint64)
         out = np.empty((len(parts), self.cfg.num_perm), np.uint32)
-        _signature_kernel(flat, offsets, self.a, self.b, out)
+        self.kernels.signature_kernel(flat, offsets, self.a, self.b, out)
         return out, counts
 
 

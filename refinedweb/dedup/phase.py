@@ -49,7 +49,6 @@ from refinedweb.core.output import DATA_DIR, DEDUP_DIR, DEDUP_DONE, REJECTED_DIR
 from refinedweb.core.stage import annotate, set_column
 from refinedweb.core.stats import RunStats, StageStats, check_accounting, merge_stages, stages_from_json
 from refinedweb.dedup import exact as exact_mod
-from refinedweb.dedup import fingerprints
 from refinedweb.dedup import minhash as minhash_mod
 from refinedweb.dedup import urls as urls_mod
 from refinedweb.dedup.config import DedupConfig
@@ -207,6 +206,8 @@ def _index_exact(ctx: _Ctx, name: str, table: pa.Table) -> None:
     """Store the window fingerprints of a final shard's texts (``index/exact/<name>``: row, hash, start)."""
     if not ctx.cfg.exact.enabled:
         return
+    from refinedweb.dedup import fingerprints  # numba: imported by the runs that need it (0.13 s)
+
     hashes, rows, starts = fingerprints.window_hashes([t or "" for t in table.column(schema.TEXT).to_pylist()], ctx.cfg.exact)
     dest = ctx.state / INDEX_DIR / "exact" / name
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +266,8 @@ def _exact_step(ctx: _Ctx, workers: int) -> tuple[tuple[int, ...], ...]:
         groups = [[(file, lo, hi)] for file, lo, hi, _ in chunks]
         read, write = functools.partial(_chunk_docs, ctx), functools.partial(_write_cuts, ctx)
         prior = _prior_exact(ctx) if ctx.against else []
+        from refinedweb.dedup import fingerprints  # numba: imported by the runs that need it (0.13 s)
+
         fingerprints.shuffle_cuts([g[0] for g in groups], sum(c[3] for c in chunks), read, write, ctx.cfg.exact, workers, prior)
     else:
         task = _remote(_exact_task)
