@@ -9,11 +9,12 @@ worker (it becomes ``extract_timeout``).
 
 from __future__ import annotations
 
-import os
+import collections
 import re
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -92,10 +93,13 @@ def clean_text(text: str, remove_urls: bool = True, max_newlines: int = 2) -> st
 
 
 class ExtractionWorker:
-    """A child process running trafilatura; ``extract_many`` enforces a per-page wall-clock budget.
+    """A child process running trafilatura (pipeline/extract_child.py) under a per-page wall-clock budget.
 
     The child is a fresh interpreter (not a fork: Ray workers are multi-threaded) talking over a
-    socketpair; on an overrun it is killed and a new one takes over the remaining pages.
+    socketpair. ``submit`` sends a page at once, so the child extracts while the caller screens the
+    next ones; ``collect`` then waits for the answers in order. A page's budget starts when the
+    child can start it (it was sent and the page before was finished); on an overrun the child is
+    killed and a new one takes over the pages still waiting.
     """
 
     def __init__(self, options: dict) -> None:
@@ -103,6 +107,7 @@ class ExtractionWorker:
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self.restarts = 0
+        self.waiting: collections.deque[tuple[str, float]] = collections.deque()  # (page, sent at), in order
 
     def start(self) -> None:
         """Start the child now (its trafilatura import then overlaps the wait for the first batch)."""
@@ -113,7 +118,7 @@ class ExtractionWorker:
     def _start(self) -> None:
         parent, child = socket.socketpair()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "refinedweb.pipeline.extract", str(child.fileno())],
+            [sys.executable, "-m", "refinedweb.pipeline.extract_child", str(child.fileno())],
             pass_fds=(child.fileno(),),
             stdin=subprocess.DEVNULL,
         )
@@ -129,28 +134,49 @@ class ExtractionWorker:
             self.conn.close()
         self.proc, self.conn = None, None
 
-    def extract_many(self, htmls: list[str], timeout_s: float) -> list[tuple[str, str | None]]:
-        """One ``(status, text)`` per page: status is "ok", "timeout" or "error" (text is the message)."""
+    def submit(self, html: str) -> None:
+        """Send one page; the child starts on it once it has finished the pages sent before."""
+        self.start()
+        self.conn.send(html)
+        self.waiting.append((html, time.monotonic()))
+
+    def collect(self, timeout_s: float) -> list[tuple[str, str | None]]:
+        """One ``(status, text)`` per page submitted since the last call: "ok", "timeout" or "error" (text: the message)."""
         results: list[tuple[str, str | None]] = []
-        while len(results) < len(htmls):
-            self.start()
-            pending = htmls[len(results):]
-            self.conn.send(pending)
-            for _ in pending:
-                if not self.conn.poll(timeout_s):
-                    results.append(("timeout", None))
-                    self._kill()
-                    self.restarts += 1
-                    break
+        finished = 0.0  # when the child finished the page before (CLOCK_MONOTONIC, the same in both processes)
+        while self.waiting:
+            deadline = max(self.waiting[0][1], finished) + timeout_s
+            answer = None
+            if self.conn.poll(max(deadline - time.monotonic(), 0.0)):
                 try:
-                    results.append(self.conn.recv())
+                    answer = self.conn.recv()
                 except (EOFError, OSError) as exc:  # the child died (e.g. out of memory)
                     results.append(("error", f"extraction process died: {exc}"))
-                    self._kill()
-                    break
+                    self._resend_waiting(count_restart=False)
+                    finished = 0.0
+                    continue
+            if answer is None or answer[2] > deadline:  # still running, or finished after its budget
+                results.append(("timeout", None))
+                self._resend_waiting(count_restart=True)
+                finished = 0.0
+                continue
+            self.waiting.popleft()
+            status, text, finished = answer
+            results.append((status, text))
         return results
 
+    def _resend_waiting(self, count_restart: bool) -> None:
+        """Give up the first waiting page, replace the child and send it the pages after that one."""
+        self.waiting.popleft()
+        self._kill()
+        self.restarts += count_restart
+        pages = [html for html, _ in self.waiting]
+        self.waiting.clear()
+        for html in pages:
+            self.submit(html)
+
     def close(self) -> None:
+        self.waiting.clear()
         self._kill()
 
     def __del__(self) -> None:
@@ -190,6 +216,8 @@ class Extractor:
         reasons: list[str | None] = [None] * len(batch)
         screened: list[tuple[str, float] | None] = [None] * len(batch)
         todo = []
+        if self.worker.waiting:  # a call that failed half-way left its pages behind: start afresh
+            self.worker.close()
         for i, (html, size) in enumerate(zip(raw, sizes)):
             if html is None:
                 continue  # WET text is used as is
@@ -199,10 +227,10 @@ class Extractor:
                 reasons[i] = schema.EXTRACT_DISABLED
             else:
                 screened[i] = self.screen.screen(html) if self.screen is not None else None
-                if screened[i] is None:
+                if screened[i] is None:  # sent now: trafilatura runs while the next pages are screened
+                    self.worker.submit(html.decode("utf-8", "surrogatepass"))
                     todo.append(i)
-        pages = [raw[i].decode("utf-8", "surrogatepass") for i in todo]
-        results = self.worker.extract_many(pages, cfg.timeout_s) if todo else []
+        results = self.worker.collect(cfg.timeout_s) if todo else []
         for i, (status, text) in zip(todo, results):
             if status == "timeout":
                 reasons[i] = schema.EXTRACT_TIMEOUT
@@ -224,39 +252,3 @@ class Extractor:
             signals[schema.SCREENED] = [s is not None for s in screened]
             types.update({schema.LANGUAGE: pa.string(), schema.LANGUAGE_SCORE: pa.float32(), schema.SCREENED: pa.bool_()})
         return annotate(batch, reasons, signals, types)
-
-
-def _serve(fd: int) -> None:
-    """Child side of ``ExtractionWorker``: receive lists of pages, answer one result per page."""
-    import logging
-
-    import trafilatura
-
-    from trafilatura.deduplication import LRUCache
-    from trafilatura.settings import LRU_SIZE
-
-    from refinedweb.pipeline import fast_xpaths
-
-    fast_xpaths.install()  # the same elements selected, without lxml calling back into Python per element
-    logging.disable(logging.WARNING)  # trafilatura logs every empty page
-    conn = Connection(fd)
-    options = conn.recv()
-    while True:
-        try:
-            pages = conn.recv()
-        except EOFError:
-            return
-        for html in pages:
-            try:
-                if options.get("deduplicate"):
-                    # A cache per page: repeats inside the page only. trafilatura's default cache is
-                    # process-wide, which made a page's text depend on what its worker extracted before.
-                    options = {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
-                conn.send(("ok", trafilatura.extract(html, **options)))
-            except Exception as exc:  # one bad page must not end the worker
-                conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    _serve(int(sys.argv[1]))

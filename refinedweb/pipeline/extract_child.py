@@ -1,0 +1,64 @@
+"""The trafilatura process behind ``ExtractionWorker`` (pipeline/extract.py): pages in, texts out.
+
+A module of its own so that the child imports trafilatura and nothing of the refinery: importing
+pipeline/extract.py brought pyarrow and the screen's parser along, 0.1 s of every start measured
+with ``python -X importtime``.
+
+The parent sends each page as soon as the screen has passed it, while the child is still
+extracting earlier ones, so the screen's time overlaps trafilatura's (issue 17). A reader thread
+takes pages off the socket as they arrive and queues them: the child never stops reading while it
+answers, so neither side's send can wait on the other's and the two cannot deadlock on full
+socket buffers. Each answer carries the time the page was finished (``time.monotonic``, the
+system-wide CLOCK_MONOTONIC on Linux), from which the parent starts the next page's budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+
+
+def _read_pages(conn: Connection, pages: queue.SimpleQueue) -> None:
+    """Queue every page the parent sends; ``None`` once it has closed its end."""
+    while True:
+        try:
+            pages.put(conn.recv())
+        except (EOFError, OSError):
+            pages.put(None)
+            return
+
+
+def serve(fd: int) -> None:
+    """Receive the options, then answer ``(status, text, finished_at)`` for each page, in order."""
+    import trafilatura
+    from trafilatura.deduplication import LRUCache
+    from trafilatura.settings import LRU_SIZE
+
+    from refinedweb.pipeline import fast_xpaths
+
+    fast_xpaths.install()  # the same elements selected, without lxml calling back into Python per element
+    logging.disable(logging.WARNING)  # trafilatura logs every empty page
+    conn = Connection(fd)
+    options = conn.recv()
+    pages: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read_pages, args=(conn, pages), daemon=True).start()
+    while (html := pages.get()) is not None:
+        try:
+            if options.get("deduplicate"):
+                # A cache per page: repeats inside the page only. trafilatura's default cache is
+                # process-wide, which made a page's text depend on what its worker extracted before.
+                options = {**options, "deduplicate": LRUCache(maxsize=LRU_SIZE)}
+            answer = ("ok", trafilatura.extract(html, **options))
+        except Exception as exc:  # one bad page must not end the worker
+            answer = ("error", f"{type(exc).__name__}: {exc}")
+        conn.send((*answer, time.monotonic()))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    serve(int(sys.argv[1]))
