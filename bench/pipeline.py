@@ -70,7 +70,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchutil import one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
+from benchutil import cpu_model, one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
 
@@ -90,8 +90,17 @@ def our_config(path: Path) -> None:
 CPU_SECONDS: dict[str, float] = {}  # per side: user + sys seconds of its process tree
 
 
+CORES: set[int] | None = None  # the CPUs each side is pinned to (``--cores``); None: not pinned
+
+
+def pinned() -> None:
+    """In the child before exec: run on ``CORES`` only (its own children, trafilatura's, inherit it)."""
+    if CORES:
+        os.sched_setaffinity(0, CORES)
+
+
 def timed(cmd: list[str], env: dict | None = None, side: str = "") -> float:
-    """Wall seconds of a subprocess run to completion; its output is shown only when it fails.
+    """Wall seconds of a subprocess run to completion, on ``CORES``; its output is shown only when it fails.
 
     The CPU seconds of the process and the children it waited for (trafilatura's included) go to
     ``CPU_SECONDS[side]``: on a shared machine whose load changes they measure the work per core
@@ -100,7 +109,7 @@ def timed(cmd: list[str], env: dict | None = None, side: str = "") -> float:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, preexec_fn=pinned)
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_SECONDS[side] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -213,12 +222,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="one WARC file, or a folder or glob naming one (default: pages-A)")
     parser.add_argument("--keep", type=Path, help="keep both runs' outputs in this folder (ours/, datatrove/) instead of a temporary one")
+    parser.add_argument("--cores", type=int, default=1,
+                        help="CPUs each side may use, the same ones for both (default 1: the speed per core; 0: not pinned)")
     parser.add_argument("--datatrove-child", nargs=2, metavar=("WARC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datatrove_child:
         datatrove_child(*args.datatrove_child)
         return
     args.input = one_input(args.input)
+    global CORES
+    available = sorted(os.sched_getaffinity(0))
+    if not 0 <= args.cores <= len(available):
+        raise SystemExit(f"--cores {args.cores}: must be 0 (not pinned) to {len(available)} (the CPUs this process may use)")
+    CORES = set(available[:args.cores]) or None
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = args.keep or Path(tmp)
         if args.keep and args.keep.exists() and any(args.keep.iterdir()):
@@ -227,6 +243,7 @@ def main() -> None:
         ours_s, pages, ours_kept, ours_why = run_ours(args.input.resolve(), work)
         dt_s, dt_kept, dt_why = run_datatrove(args.input.resolve(), work)
     ours_rate, dt_rate = pages / ours_s, pages / dt_s
+    print(f"machine: {cpu_model()}; each side on {'CPU ' + ','.join(map(str, sorted(CORES))) if CORES else 'every CPU (not pinned)'}")
     print(f"input: {args.input} ({pages} records); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"ours      : {ours_s:7.2f} s  {ours_rate:6.1f} pages/s  kept {len(ours_kept)}")
     print(f"datatrove : {dt_s:7.2f} s  {dt_rate:6.1f} pages/s  kept {len(dt_kept)}")

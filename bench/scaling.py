@@ -6,7 +6,11 @@ bigger run lets the fixed start-up (Ray instance, actors, models) weigh less, as
 the default 24 copies are 13,608 pages, about a third of one Common Crawl WARC file.
 Each run is a fresh ``refinedweb run`` subprocess timed from start to exit with
 configs/refinedweb.yaml: one worker (which refines in-process, ``runner.local_single_worker``), one
-worker on Ray (the same executor as two workers: Ray's scaling alone) and two workers on Ray.
+worker on Ray (the same executor as two workers: Ray's scaling alone) and two workers on Ray. A run
+with ``w`` workers is pinned to ``w`` CPUs (``sched_setaffinity``; its children inherit it), so the
+ratio is the scaling from one core to two: unpinned, one worker would also use the second core
+(its trafilatura process extracts while it screens the next pages) and the ratio would measure that
+overlap rather than the work the second worker adds.
 
     .venv/bin/python bench/scaling.py [--input ../shared/data/pages/pages-A.warc.gz] [--copies 24] [--repeats 1] [--no-ray-single]
 
@@ -39,12 +43,23 @@ DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
 CONFIG = REPO / "configs" / "refinedweb.yaml"
 
 
+def cores_for(workers: int) -> set[int]:
+    """The first ``workers`` CPUs this process may use: a run gets one core per worker."""
+    available = sorted(os.sched_getaffinity(0))
+    if workers > len(available):
+        raise SystemExit(f"{workers} workers: this process may use only {len(available)} CPUs")
+    return set(available[:workers])
+
+
 def run(inputs: Path, out: Path, workers: int, config: Path) -> tuple[float, dict]:
-    """Wall seconds of one ``refinedweb run`` and its stats.json."""
+    """Wall seconds of one ``refinedweb run`` on ``workers`` cores (Ray's processes and trafilatura's
+    included: a worker's extraction process overlaps its screen only where a core is free) and its stats.json."""
     cmd = [sys.executable, "-m", "refinedweb.cli", "run", str(config), "--input", str(inputs / "*.warc.gz"),
            "--output", str(out), "--workers", str(workers)]
+    cores = cores_for(workers)
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+                         preexec_fn=lambda: os.sched_setaffinity(0, cores))
     seconds = time.perf_counter() - start
     if res.returncode != 0:
         sys.stderr.write(res.stderr[-5000:])

@@ -117,9 +117,8 @@ def _covered_chars(starts: np.ndarray, n: int, lengths: np.ndarray) -> int:
     """Characters of the words covered by n-grams starting at ``starts``, each word counted once."""
     if len(starts) == 0:
         return 0
-    delta = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.add.at(delta, starts, 1)
-    np.add.at(delta, starts + n, -1)
+    size = len(lengths) + 1  # starts + n <= len(lengths): both counts have exactly this length
+    delta = np.bincount(starts, minlength=size) - np.bincount(starts + n, minlength=size)  # np.add.at is 10x slower
     covered = np.cumsum(delta[:-1]) > 0
     return int(lengths[covered].sum())
 
