@@ -106,7 +106,9 @@ def label_languages(pages: list[Page]) -> None:
     worker = ExtractionWorker(cfg.trafilatura_options())
     model = LanguageFilter(LanguageConfig()).model.model
     try:
-        results = worker.extract_many([p.html for p in pages], cfg.timeout_s)
+        for page in pages:
+            worker.submit(page.html)
+        results = worker.collect(cfg.timeout_s)
     finally:
         worker.close()
     for page, (status, text) in zip(pages, results):

@@ -1,7 +1,11 @@
 """The refinery against datatrove's equivalent pipeline on one WARC: pages/s and documents kept.
 
 Both run the same stages on the same file, one worker each, each as its own subprocess timed from
-start to exit (interpreter start, imports, model loads and writing included), ours first:
+start to exit (interpreter start, imports, model loads and writing included), ours first, and both
+pinned to the same one CPU (``--cores 1``, the default): the ratio is then the speed per core. Our
+worker's trafilatura runs in a child process that extracts a page while the worker screens the
+next ones; unpinned (``--cores 0``) that overlap uses a second core, which raises our pages/s on a
+machine with a free core but not the work per core.
 
 - ours: ``refinedweb run --workers 1`` with configs/refinedweb.yaml less the line-wise corrections,
   the dedup phase and the HTML report (datatrove's pipeline has none of them);
@@ -17,7 +21,8 @@ start to exit (interpreter start, imports, model loads and writing included), ou
 Both record every drop (ours: the rejected sample with no size limit; datatrove: an exclusion
 writer per filter) so the documents kept by only one side are listed with the other side's reason.
 
-Where the kept documents differ on pages-A (567 records) and why. Measured (2 cores): ours kept 146, datatrove 141 (+3.5%), 134 by both. Every
+Where the kept documents differ on pages-A (567 records) and why. Measured: ours kept 146, datatrove
+141 (+3.5%), 134 by both. Every
 difference comes from a rule where we follow the paper (or Gopher's definition) and datatrove does
 not:
 
@@ -44,13 +49,14 @@ Gopher rules, against under a third of pages-A's.
 
 Usage::
 
-    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz] [--keep DIR]
+    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz] [--keep DIR] [--cores N]
     .venv/bin/python bench/make_cc_like.py --output /tmp/cc-like.warc.gz   # half English, CC-sized
     .venv/bin/python bench/pipeline.py --input /tmp/cc-like.warc.gz
 
-ends with ``ratio: X.XX`` (our pages/s over datatrove's), after the same ratio in CPU seconds
-(``cpu ratio``: each side's process tree, less sensitive to what else runs on the machine). ``--keep DIR`` keeps both outputs
-(``DIR/ours`` is what bench/compare_outputs.py compares before and after a change).
+prints the CPU model and the CPUs each side ran on, and ends with ``ratio: X.XX`` (our pages/s over
+datatrove's), after the same ratio in CPU seconds (``cpu ratio``: each side's process tree, less
+sensitive to what else runs on the machine). ``--keep DIR`` keeps both outputs (``DIR/ours`` is
+what bench/compare_outputs.py compares before and after a change).
 """
 
 from __future__ import annotations

@@ -53,24 +53,38 @@ def _patterns(path: str) -> list[re.Pattern]:
     return [re.compile(p, re.IGNORECASE if "i" in flags else 0) for p, flags in found]
 
 
-class _Search:
-    """``re:test(value, pattern)`` with an absent attribute read as ''."""
+_MAX_SEEN = 50_000  # answers remembered per test; beyond, the memo starts afresh (bounded memory)
 
-    __slots__ = ("search", "on_empty")
+
+class _Search:
+    """``re:test(value, pattern)`` with an absent attribute read as '', each distinct value searched once.
+
+    Class and id values repeat within a page and across a site's pages (``class="item"`` on every
+    list entry), so most tests are a dict lookup instead of a regular-expression search.
+    """
+
+    __slots__ = ("search", "on_empty", "seen")
 
     def __init__(self, rx: re.Pattern) -> None:
         self.search = rx.search
         self.on_empty = rx.search("") is not None
+        self.seen: dict[str, bool] = {}
 
     def __call__(self, value: str | None) -> bool:
-        if value is None or value == "":
+        if not value:
             return self.on_empty
-        return self.search(value) is not None
+        hit = self.seen.get(value)
+        if hit is None:
+            if len(self.seen) >= _MAX_SEEN:
+                self.seen.clear()
+            hit = self.seen[value] = self.search(value) is not None
+        return hit
 
 
 def overall_discard_0(path: str) -> Callable:
     """OVERALL_DISCARD_XPATH[0]: boilerplate blocks named by id, class, role or data-component."""
     cookie, by_id, by_class = map(_Search, _patterns(path))
+    bare = cookie.on_empty or by_id.on_empty or by_class.on_empty  # the three tests with no id and no class
 
     def match(tree: Any) -> list:
         out = []
@@ -79,10 +93,12 @@ def overall_discard_0(path: str) -> Callable:
             ident, cls, role, comp = get("id"), get("class"), get("role"), get("data-component")
             if (get("data-lp-replacement-content") is not None
                     or (role is not None and "nav" in role.replace("N", "n"))
-                    or (comp is not None and "MostPopularStories" in comp)
-                    or cookie(_first(el, "id", ident, "class", cls))
-                    or by_id(ident)
-                    or by_class(cls)):
+                    or (comp is not None and "MostPopularStories" in comp)):
+                out.append(el)
+            elif ident is None and cls is None:  # most blocks: the answer is the same for all of them
+                if bare:
+                    out.append(el)
+            elif cookie(_first(el, "id", ident, "class", cls)) or by_id(ident) or by_class(cls):
                 out.append(el)
         return out
 

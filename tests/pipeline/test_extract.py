@@ -11,7 +11,7 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, from_dict
-from refinedweb.pipeline.extract import ExtractConfig, Extractor, clean_text
+from refinedweb.pipeline.extract import ExtractConfig, ExtractionWorker, Extractor, clean_text
 
 
 def _batch(htmls, texts=None):
@@ -123,6 +123,25 @@ def test_overrun_becomes_a_drop_reason_and_the_worker_recovers(shared_data):
         assert again.column(schema.DROP_REASON).to_pylist() == [None]
     finally:
         ex.worker.close()
+
+
+def test_a_dead_extraction_process_fails_one_page_and_the_next_are_resent():
+    page = "<html><body><article><p>" + "The council met on Tuesday to discuss the new park. " * 20 + "</p></article></body></html>"
+    worker = ExtractionWorker(ExtractConfig().trafilatura_options())
+    try:
+        worker.submit(page)
+        worker.submit(page)
+        worker.proc.kill()  # still importing trafilatura: it has answered nothing
+        results = worker.collect(30)
+        assert [status for status, _ in results] == ["error", "ok"]
+        assert "extraction process died" in results[0][1] and "council met" in results[1][1]
+        assert worker.restarts == 0 and not worker.waiting  # only overruns count as restarts
+        worker.proc.kill()
+        worker.proc.wait()
+        worker.submit(page)  # a child that died between batches is replaced before the page is sent
+        assert worker.collect(30)[0][0] == "ok"
+    finally:
+        worker.close()
 
 
 def test_disabled_extraction_names_the_reason():

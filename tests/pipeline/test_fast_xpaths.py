@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 
 import pytest
 import trafilatura
@@ -102,6 +103,15 @@ def test_attribute_source_order_decides_at_id_or_class():
     assert fast_xpaths._first(second, "id", "a", "class", "cookie") == "a"
     assert etree.XPath("string(@id|@class)")(first) == "cookie"
     assert etree.XPath("string(@id|@class)")(second) == "a"
+
+
+def test_a_search_remembers_answers_and_starts_afresh_when_full(monkeypatch):
+    monkeypatch.setattr(fast_xpaths, "_MAX_SEEN", 2)
+    search = fast_xpaths._Search(re.compile("nav|menu", re.IGNORECASE))
+    values = ["main-nav", "content", "MENU", "content", "footer", "main-nav", None, ""]
+    assert [search(v) for v in values] == [True, False, True, False, False, True, False, False]
+    assert len(search.seen) <= 2  # bounded: cleared once it held _MAX_SEEN answers
+    assert fast_xpaths._Search(re.compile("^$|x"))(None) is True  # an absent attribute is ''
 
 
 class _Checked:
