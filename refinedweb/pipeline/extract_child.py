@@ -4,7 +4,7 @@ A module of its own so that the child imports trafilatura and nothing of the ref
 pipeline/extract.py brought pyarrow and the screen's parser along, 0.1 s of every start measured
 with ``python -X importtime``.
 
-The parent sends each page as soon as the screen has passed it, while the child is still
+The parent sends the pages the screen has passed in small groups while the child is still
 extracting earlier ones, so the screen's time overlaps trafilatura's (issue 17). A reader thread
 takes pages off the socket as they arrive and queues them: the child never stops reading while it
 answers, so neither side's send can wait on the other's and the two cannot deadlock on full
@@ -24,13 +24,15 @@ from multiprocessing.connection import Connection
 
 
 def _read_pages(conn: Connection, pages: queue.SimpleQueue) -> None:
-    """Queue every page the parent sends; ``None`` once it has closed its end."""
+    """Queue every page the parent sends (a message is a list of pages); ``None`` once it has closed its end."""
     while True:
         try:
-            pages.put(conn.recv())
+            group = conn.recv()
         except (EOFError, OSError):
             pages.put(None)
             return
+        for html in group:
+            pages.put(html)
 
 
 def serve(fd: int) -> None:

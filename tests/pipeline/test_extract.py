@@ -11,6 +11,7 @@ import pytest
 
 from refinedweb import schema
 from refinedweb.config import ConfigError, from_dict
+from refinedweb.pipeline import extract
 from refinedweb.pipeline.extract import ExtractConfig, ExtractionWorker, Extractor, clean_text
 
 
@@ -125,7 +126,8 @@ def test_overrun_becomes_a_drop_reason_and_the_worker_recovers(shared_data):
         ex.worker.close()
 
 
-def test_a_dead_extraction_process_fails_one_page_and_the_next_are_resent():
+def test_a_dead_extraction_process_fails_one_page_and_the_next_are_resent(monkeypatch):
+    monkeypatch.setattr(extract, "PAGES_PER_SEND", 1)  # each page is sent as it is submitted
     page = "<html><body><article><p>" + "The council met on Tuesday to discuss the new park. " * 20 + "</p></article></body></html>"
     worker = ExtractionWorker(ExtractConfig().trafilatura_options())
     try:
@@ -140,6 +142,24 @@ def test_a_dead_extraction_process_fails_one_page_and_the_next_are_resent():
         worker.proc.wait()
         worker.submit(page)  # a child that died between batches is replaced before the page is sent
         assert worker.collect(30)[0][0] == "ok"
+    finally:
+        worker.close()
+
+
+def test_pages_go_out_in_groups_and_collect_sends_the_rest(monkeypatch):
+    monkeypatch.setattr(extract, "PAGES_PER_SEND", 2)
+    pages = [f"<html><body><article><p>{'Page number %d of the council minutes. ' % i * 20}</p></article></body></html>"
+             for i in range(3)]
+    worker = ExtractionWorker(ExtractConfig().trafilatura_options())
+    try:
+        worker.submit(pages[0])
+        assert worker.proc is None and len(worker.unsent) == 1  # nothing sent yet: no process started
+        worker.submit(pages[1])
+        assert len(worker.waiting) == 2 and not worker.unsent
+        worker.submit(pages[2])
+        results = worker.collect(30)
+        assert [f"number {i} " in text for i, (_, text) in enumerate(results)] == [True] * 3
+        assert not worker.waiting and not worker.unsent
     finally:
         worker.close()
 
