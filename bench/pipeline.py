@@ -49,7 +49,7 @@ Gopher rules, against under a third of pages-A's.
 
 Usage::
 
-    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz] [--keep DIR] [--cores N]
+    .venv/bin/python bench/pipeline.py [--input ../shared/data/pages/pages-A.warc.gz] [--keep DIR] [--cores N] [--repeats R]
     .venv/bin/python bench/make_cc_like.py --output /tmp/cc-like.warc.gz   # half English, CC-sized
     .venv/bin/python bench/pipeline.py --input /tmp/cc-like.warc.gz
 
@@ -66,6 +66,7 @@ import collections
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep both runs' outputs in this folder (ours/, datatrove/) instead of a temporary one")
     parser.add_argument("--cores", type=int, default=1,
                         help="CPUs each side may use, the same ones for both (default 1: the speed per core; 0: not pinned)")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of both runs, interleaved; medians are reported (default 1)")
     parser.add_argument("--datatrove-child", nargs=2, metavar=("WARC", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.datatrove_child:
@@ -241,16 +243,35 @@ def main() -> None:
     if not 0 <= args.cores <= len(available):
         raise SystemExit(f"--cores {args.cores}: must be 0 (not pinned) to {len(available)} (the CPUs this process may use)")
     CORES = set(available[:args.cores]) or None
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats {args.repeats}: must be >= 1")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = args.keep or Path(tmp)
         if args.keep and args.keep.exists() and any(args.keep.iterdir()):
             raise SystemExit(f"--keep {args.keep}: not empty (a run there would resume)")
         work.mkdir(parents=True, exist_ok=True)
-        ours_s, pages, ours_kept, ours_why = run_ours(args.input.resolve(), work)
-        dt_s, dt_kept, dt_why = run_datatrove(args.input.resolve(), work)
+        walls: dict[str, list[float]] = {"ours": [], "datatrove": []}
+        cpus: dict[str, list[float]] = {"ours": [], "datatrove": []}
+        for rnd in range(args.repeats):  # interleaved: the host's speed drifts from minute to minute
+            where = work if rnd == 0 else work / f"round-{rnd}"
+            where.mkdir(parents=True, exist_ok=True)
+            ours_s, pages, kept, why = run_ours(args.input.resolve(), where)
+            walls["ours"].append(ours_s)
+            cpus["ours"].append(CPU_SECONDS["ours"])
+            dt_s, dt_kept_now, dt_why_now = run_datatrove(args.input.resolve(), where)
+            walls["datatrove"].append(dt_s)
+            cpus["datatrove"].append(CPU_SECONDS["datatrove"])
+            if rnd == 0:
+                ours_kept, ours_why, dt_kept, dt_why = kept, why, dt_kept_now, dt_why_now
+            elif kept != ours_kept or dt_kept_now != dt_kept:
+                raise SystemExit(f"round {rnd}: the kept documents differ from round 0's (ours {len(kept)}, datatrove {len(dt_kept_now)})")
+    ours_s, dt_s = statistics.median(walls["ours"]), statistics.median(walls["datatrove"])
     ours_rate, dt_rate = pages / ours_s, pages / dt_s
     print(f"machine: {cpu_model()}; each side on {'CPU ' + ','.join(map(str, sorted(CORES))) if CORES else 'every CPU (not pinned)'}")
     print(f"input: {args.input} ({pages} records); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+    if args.repeats > 1:
+        shown = {side: ", ".join(f"{x:.2f}" for x in v) for side, v in walls.items()}
+        print(f"{args.repeats} rounds, medians below; wall seconds ours {shown['ours']}; datatrove {shown['datatrove']}")
     print(f"ours      : {ours_s:7.2f} s  {ours_rate:6.1f} pages/s  kept {len(ours_kept)}")
     print(f"datatrove : {dt_s:7.2f} s  {dt_rate:6.1f} pages/s  kept {len(dt_kept)}")
     diff = (len(ours_kept) - len(dt_kept)) / max(len(dt_kept), 1)
@@ -259,7 +280,7 @@ def main() -> None:
     only_dt = collections.Counter(ours_why.get(i, "?") for i in dt_kept - ours_kept)
     print(f"kept only by ours ({sum(only_ours.values())}), datatrove's dropping filter: {dict(only_ours.most_common())}")
     print(f"kept only by datatrove ({sum(only_dt.values())}), our drop reason: {dict(only_dt.most_common())}")
-    cpu_ours, cpu_dt = CPU_SECONDS["ours"], CPU_SECONDS["datatrove"]
+    cpu_ours, cpu_dt = statistics.median(cpus["ours"]), statistics.median(cpus["datatrove"])
     print(f"cpu seconds (user + sys, children included): ours {cpu_ours:.2f}, datatrove {cpu_dt:.2f}; "
           f"cpu ratio: {cpu_dt / cpu_ours:.2f}; load average now {os.getloadavg()[0]:.2f}")
     print(f"ratio: {ours_rate / dt_rate:.2f}")
