@@ -48,7 +48,7 @@ from refinedweb.core.inputs import resolve_parquet  # noqa: E402
 from refinedweb.core.output import OutputConfig  # noqa: E402
 from refinedweb.dedup.config import DedupConfig  # noqa: E402
 from refinedweb.dedup.exact import ExactConfig  # noqa: E402
-from refinedweb.dedup.minhash import normalize  # noqa: E402
+from refinedweb.dedup.normalize import normalize  # noqa: E402
 from refinedweb.dedup.standalone import dedup_folder  # noqa: E402
 
 SHARD_DOCS = 50_000

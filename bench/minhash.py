@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 
 from refinedweb.core.inputs import resolve_parquet  # noqa: E402
 from refinedweb.dedup.components import components_local  # noqa: E402
-from refinedweb.dedup.minhash import MinHashConfig, MinHasher, band_entries, bucket_edges, normalize  # noqa: E402
+from refinedweb.dedup.minhash import MinHashConfig, MinHasher, band_entries, bucket_edges  # noqa: E402
+from refinedweb.dedup.normalize import normalize  # noqa: E402
 
 BATCH = 25
 

@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from benchutil import cpu_model  # noqa: E402
 from refinedweb.core.inputs import resolve_parquet  # noqa: E402
-from refinedweb.dedup.minhash import MinHashConfig, MinHasher, candidate_probability, normalize  # noqa: E402
+from refinedweb.dedup.minhash import MinHashConfig, MinHasher, candidate_probability  # noqa: E402
+from refinedweb.dedup.normalize import normalize  # noqa: E402
 
 EDGES = np.round(np.arange(0.50, 1.0001, 0.05), 2)  # bins [0.50, 0.55) ... [0.95, 1.00]
 MIN_WORDS = 150

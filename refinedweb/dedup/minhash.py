@@ -46,8 +46,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -62,6 +60,7 @@ from refinedweb.core.storage import location
 from refinedweb.core.output import OutputConfig, write_parquet_atomic
 from refinedweb.dedup.components import ByNode, adjacency_blocks, connected_components, unique_pairs
 from refinedweb.dedup.exchange import EMPTY, ByHash, Plan, as_list, concat, deliver, returned, send
+from refinedweb.dedup.normalize import char_classes, code_points
 
 # Output columns of ``minhash_clusters`` (the dedup contract).
 FILE, ROW, CLUSTER, KEEP = "file", "row", "cluster", "keep"
@@ -111,51 +110,6 @@ class MinHashConfig:
     def partitions(self, docs: int, workers: int) -> int:
         """Shuffle partitions: at least one per worker, and no more than ``partition_mb`` of band keys in one."""
         return max(workers, math.ceil(docs * self.bands * BAND_ENTRY_BYTES / (self.partition_mb * 2**20)))
-
-
-# --- normalisation ---------------------------------------------------------------------------------
-KEEP_CHAR, DELETE_CHAR, SPACE_CHAR = 0, 1, 2
-_ASCII_PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
-
-
-@functools.cache
-def char_classes() -> np.ndarray:
-    """Per code point: delete (Unicode punctuation P*, ASCII punctuation, nonspacing marks Mn), whitespace, keep."""
-    classes = np.zeros(sys.maxunicode + 1, np.uint8)
-    for cp in range(sys.maxunicode + 1):
-        ch = chr(cp)
-        cat = unicodedata.category(ch)
-        if cat[0] == "P" or cat == "Mn":
-            classes[cp] = DELETE_CHAR
-        elif ch.isspace():
-            classes[cp] = SPACE_CHAR
-    for ch in _ASCII_PUNCTUATION:
-        classes[ord(ch)] = DELETE_CHAR
-    return classes
-
-
-@functools.cache
-def _delete_table() -> dict[int, None]:
-    return {int(cp): None for cp in np.flatnonzero(char_classes() == DELETE_CHAR)}
-
-
-def _decomposed(text: str) -> str:
-    """Lower case, then NFD (accents become separate combining marks)."""
-    return unicodedata.normalize("NFD", text.lower())
-
-
-def normalize(text: str) -> str:
-    """RefinedWeb App. G.3.1 normalisation as text: lower, NFD, no accents, no punctuation, single spaces.
-
-    The hashing kernel reads the same classes from ``char_classes`` without building this string;
-    ``shingle_hashes(normalize(t)) == shingle_hashes(t)`` (tested).
-    """
-    return " ".join(_decomposed(text).translate(_delete_table()).split())
-
-
-def code_points(text: str) -> np.ndarray:
-    """The decomposed, lower-cased text as UTF-32 code points (lone surrogates passed through)."""
-    return np.frombuffer(_decomposed(text).encode("utf-32-le", "surrogatepass"), np.uint32)
 
 
 # --- signatures ------------------------------------------------------------------------------------
@@ -223,6 +177,14 @@ def band_entries(texts: Sequence[str | None], first_doc: int, cfg: MinHashConfig
         docs[n : n + m] = np.repeat(first_doc + lo + idx, cfg.bands)
         n += m
     return keys[:n], docs[:n]
+
+
+def candidate_probability(s: float, bands: int, rows: int) -> float:
+    """P(two documents of Jaccard similarity ``s`` share at least one band): ``1 - (1 - s**rows)**bands``.
+
+    The S-curve of banded MinHash (Leskovec et al., Mining of Massive Datasets §3.4); bench/minhash_scurve.py
+    compares it with the rate measured on real near-duplicates."""
+    return 1.0 - (1.0 - s**rows) ** bands
 
 
 def bucket_edges(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

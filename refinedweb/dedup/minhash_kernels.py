@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from refinedweb.dedup.minhash import DELETE_CHAR, SPACE_CHAR
+from refinedweb.dedup.normalize import DELETE_CHAR, SPACE_CHAR
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)

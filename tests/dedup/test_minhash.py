@@ -17,7 +17,8 @@ import pytest
 from refinedweb import schema
 from refinedweb.config import ConfigError, UserError, from_dict
 from refinedweb.dedup import exchange
-from refinedweb.dedup.minhash import CLUSTER_SCHEMA, MinHashConfig, MinHasher, bucket_edges, minhash_clusters, normalize
+from refinedweb.dedup.minhash import CLUSTER_SCHEMA, MinHashConfig, MinHasher, bucket_edges, candidate_probability, minhash_clusters
+from refinedweb.dedup.normalize import normalize
 from tests.pipeline.test_runner import _kill_ray_under
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,11 +71,6 @@ def planted(real_texts, tmp_path_factory):
 
 
 # --- the paper's layout ----------------------------------------------------------------------------
-
-
-def candidate_probability(s: float, bands: int, rows: int) -> float:
-    """P(two documents of Jaccard similarity ``s`` share at least one band): ``1 - (1 - s**rows)**bands``."""
-    return 1.0 - (1.0 - s**rows) ** bands
 
 
 def test_appendix_450_bands_of_20_give_the_papers_probabilities_and_the_main_text_does_not():
