@@ -10,6 +10,7 @@ worker (it becomes ``extract_timeout``).
 from __future__ import annotations
 
 import collections
+import os
 import re
 import socket
 import subprocess
@@ -106,6 +107,14 @@ def clean_text(text: str, remove_urls: bool = True, max_newlines: int = 2) -> st
 PAGES_PER_SEND = 8
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity: a container's or ``taskset``'s limit), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 class ExtractionWorker:
     """A child process running trafilatura (pipeline/extract_child.py) under a per-page wall-clock budget.
 
@@ -123,6 +132,9 @@ class ExtractionWorker:
         self.restarts = 0
         self.waiting: collections.deque[tuple[str, float]] = collections.deque()  # (page, sent at), in order
         self.unsent: list[str] = []  # submitted, not sent yet
+        # Sending early pays only where the child can run beside this process; on one CPU it only
+        # makes the two interleave, so everything waits for ``collect``.
+        self.overlap = _usable_cpus() > 1
 
     def start(self) -> None:
         """Start the child now (its trafilatura import then overlaps the wait for the first batch)."""
@@ -150,9 +162,9 @@ class ExtractionWorker:
         self.proc, self.conn = None, None
 
     def submit(self, html: str) -> None:
-        """Queue one page; every ``PAGES_PER_SEND`` pages (and at ``collect``) the queued ones are sent."""
+        """Queue one page; every ``PAGES_PER_SEND`` pages (on one CPU: at ``collect``) the queued ones are sent."""
         self.unsent.append(html)
-        if len(self.unsent) >= PAGES_PER_SEND:
+        if self.overlap and len(self.unsent) >= PAGES_PER_SEND:
             self._send()
 
     def _send(self) -> None:

@@ -130,6 +130,7 @@ def test_a_dead_extraction_process_fails_one_page_and_the_next_are_resent(monkey
     monkeypatch.setattr(extract, "PAGES_PER_SEND", 1)  # each page is sent as it is submitted
     page = "<html><body><article><p>" + "The council met on Tuesday to discuss the new park. " * 20 + "</p></article></body></html>"
     worker = ExtractionWorker(ExtractConfig().trafilatura_options())
+    worker.overlap = True  # as with a free CPU for the child
     try:
         worker.submit(page)
         worker.submit(page)
@@ -152,6 +153,7 @@ def test_pages_go_out_in_groups_and_collect_sends_the_rest(monkeypatch):
              for i in range(3)]
     worker = ExtractionWorker(ExtractConfig().trafilatura_options())
     try:
+        worker.overlap = True  # as with a free CPU for the child
         worker.submit(pages[0])
         assert worker.proc is None and len(worker.unsent) == 1  # nothing sent yet: no process started
         worker.submit(pages[1])
@@ -160,6 +162,11 @@ def test_pages_go_out_in_groups_and_collect_sends_the_rest(monkeypatch):
         results = worker.collect(30)
         assert [f"number {i} " in text for i, (_, text) in enumerate(results)] == [True] * 3
         assert not worker.waiting and not worker.unsent
+        worker.overlap = False  # one CPU: sending early would only make the two processes interleave
+        for page in pages:
+            worker.submit(page)
+        assert len(worker.unsent) == 3 and not worker.waiting
+        assert [f"number {i} " in text for i, (_, text) in enumerate(worker.collect(30))] == [True] * 3
     finally:
         worker.close()
 
