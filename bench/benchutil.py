@@ -30,3 +30,22 @@ def cpu_model() -> str:
     except OSError:
         name = ""
     return f"{name or platform.processor() or 'unknown CPU'}, {os.cpu_count()} cores"
+
+
+def first_cpus(n: int) -> set[int]:
+    """The first ``n`` CPUs this process may run on (its affinity), for pinning a measured run."""
+    import os
+
+    available = sorted(os.sched_getaffinity(0))
+    if not 1 <= n <= len(available):
+        raise SystemExit(f"{n} CPUs asked: this process may use 1 to {len(available)}")
+    return set(available[:n])
+
+
+def pin_to(cpus: set[int] | None):
+    """A ``preexec_fn`` running the child on ``cpus`` (its own children inherit it); None leaves it unpinned."""
+    import os
+
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)

@@ -77,7 +77,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from benchutil import cpu_model, one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
+from benchutil import cpu_model, first_cpus, one_input, pin_to  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
 
@@ -100,12 +100,6 @@ CPU_SECONDS: dict[str, float] = {}  # per side: user + sys seconds of its proces
 CORES: set[int] | None = None  # the CPUs each side is pinned to (``--cores``); None: not pinned
 
 
-def pinned() -> None:
-    """In the child before exec: run on ``CORES`` only (its own children, trafilatura's, inherit it)."""
-    if CORES:
-        os.sched_setaffinity(0, CORES)
-
-
 def timed(cmd: list[str], env: dict | None = None, side: str = "") -> float:
     """Wall seconds of a subprocess run to completion, on ``CORES``; its output is shown only when it fails.
 
@@ -116,7 +110,7 @@ def timed(cmd: list[str], env: dict | None = None, side: str = "") -> float:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, preexec_fn=pinned)
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, preexec_fn=pin_to(CORES))
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU_SECONDS[side] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -239,10 +233,7 @@ def main() -> None:
         return
     args.input = one_input(args.input)
     global CORES
-    available = sorted(os.sched_getaffinity(0))
-    if not 0 <= args.cores <= len(available):
-        raise SystemExit(f"--cores {args.cores}: must be 0 (not pinned) to {len(available)} (the CPUs this process may use)")
-    CORES = set(available[:args.cores]) or None
+    CORES = first_cpus(args.cores) if args.cores else None
     if args.repeats < 1:
         raise SystemExit(f"--repeats {args.repeats}: must be >= 1")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:

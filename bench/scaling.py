@@ -36,19 +36,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-from benchutil import one_input  # noqa: E402  (bench/ is on sys.path when a bench runs)
+from benchutil import first_cpus, one_input, pin_to  # noqa: E402  (bench/ is on sys.path when a bench runs)
 
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "pages" / "pages-A.warc.gz"
 
 CONFIG = REPO / "configs" / "refinedweb.yaml"
-
-
-def cores_for(workers: int) -> set[int]:
-    """The first ``workers`` CPUs this process may use: a run gets one core per worker."""
-    available = sorted(os.sched_getaffinity(0))
-    if workers > len(available):
-        raise SystemExit(f"{workers} workers: this process may use only {len(available)} CPUs")
-    return set(available[:workers])
 
 
 def run(inputs: Path, out: Path, workers: int, config: Path) -> tuple[float, dict]:
@@ -56,10 +48,9 @@ def run(inputs: Path, out: Path, workers: int, config: Path) -> tuple[float, dic
     included: a worker's extraction process overlaps its screen only where a core is free) and its stats.json."""
     cmd = [sys.executable, "-m", "refinedweb.cli", "run", str(config), "--input", str(inputs / "*.warc.gz"),
            "--output", str(out), "--workers", str(workers)]
-    cores = cores_for(workers)
+    pin = pin_to(first_cpus(workers))  # one core per worker
     start = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
-                         preexec_fn=lambda: os.sched_setaffinity(0, cores))
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=pin)
     seconds = time.perf_counter() - start
     if res.returncode != 0:
         sys.stderr.write(res.stderr[-5000:])

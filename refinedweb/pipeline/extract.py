@@ -120,9 +120,9 @@ class ExtractionWorker:
 
     The child is a fresh interpreter (not a fork: Ray workers are multi-threaded) talking over a
     socketpair. ``submit`` sends pages in groups of ``PAGES_PER_SEND``, so the child extracts while
-    the caller screens the next ones; ``collect`` sends the rest and waits for the answers in order. A page's budget starts when the
-    child can start it (it was sent and the page before was finished); on an overrun the child is
-    killed and a new one takes over the pages still waiting.
+    the caller screens the next ones; ``collect`` sends the rest and waits for the answers in order.
+    A page's budget starts when the child can start it (it was sent and the page before was
+    finished); on an overrun the child is killed and a new one takes over the pages still waiting.
     """
 
     def __init__(self, options: dict) -> None:
@@ -257,21 +257,23 @@ class Extractor:
         reasons: list[str | None] = [None] * len(batch)
         screened: list[tuple[str, float] | None] = [None] * len(batch)
         todo = []
-        if self.worker.waiting:  # a call that failed half-way left its pages behind: start afresh
+        try:
+            for i, (html, size) in enumerate(zip(raw, sizes)):
+                if html is None:
+                    continue  # WET text is used as is
+                if size > cfg.max_html_bytes:
+                    reasons[i] = schema.EXTRACT_HTML_TOO_LARGE
+                elif not cfg.enabled:
+                    reasons[i] = schema.EXTRACT_DISABLED
+                else:
+                    screened[i] = self.screen.screen(html) if self.screen is not None else None
+                    if screened[i] is None:  # sent in groups: trafilatura runs while the next pages are screened
+                        self.worker.submit(html.decode("utf-8", "surrogatepass"))
+                        todo.append(i)
+            results = self.worker.collect(cfg.timeout_s) if todo else []
+        except BaseException:  # no page of this batch may be answered to the next one
             self.worker.close()
-        for i, (html, size) in enumerate(zip(raw, sizes)):
-            if html is None:
-                continue  # WET text is used as is
-            if size > cfg.max_html_bytes:
-                reasons[i] = schema.EXTRACT_HTML_TOO_LARGE
-            elif not cfg.enabled:
-                reasons[i] = schema.EXTRACT_DISABLED
-            else:
-                screened[i] = self.screen.screen(html) if self.screen is not None else None
-                if screened[i] is None:  # sent in groups: trafilatura runs while the next pages are screened
-                    self.worker.submit(html.decode("utf-8", "surrogatepass"))
-                    todo.append(i)
-        results = self.worker.collect(cfg.timeout_s) if todo else []
+            raise
         for i, (status, text) in zip(todo, results):
             if status == "timeout":
                 reasons[i] = schema.EXTRACT_TIMEOUT

@@ -171,6 +171,32 @@ def test_pages_go_out_in_groups_and_collect_sends_the_rest(monkeypatch):
         worker.close()
 
 
+def test_a_batch_that_fails_half_way_leaves_no_page_for_the_next(monkeypatch):
+    monkeypatch.setattr(extract, "PAGES_PER_SEND", 1)
+    page = "<html><body><article><p>" + "The council met on Tuesday to discuss the new park. " * 20 + "</p></article></body></html>"
+
+    class Failing:
+        calls = 0
+
+        def screen(self, html):
+            Failing.calls += 1
+            if Failing.calls == 2:
+                raise RuntimeError("screen broke")
+            return None
+
+    ex = Extractor(ExtractConfig(), screen=Failing())
+    ex.worker.overlap = True  # the first page is sent before the second fails
+    try:
+        with pytest.raises(RuntimeError, match="screen broke"):
+            ex(_batch([page, page]))
+        assert not ex.worker.waiting and not ex.worker.unsent
+        out = ex(_batch([page]))
+        assert out.column(schema.DROP_REASON).to_pylist() == [None]
+        assert "council met" in out.column(schema.TEXT)[0].as_py()
+    finally:
+        ex.worker.close()
+
+
 def test_disabled_extraction_names_the_reason():
     ex = Extractor(ExtractConfig(enabled=False))
     out = ex(_batch(["<p>hello</p>", None], [None, "wet text"]))
