@@ -25,13 +25,13 @@ its interval or false merges exceed 0.1%.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from scipy.stats import binom
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,6 +44,21 @@ from refinedweb.dedup.normalize import normalize  # noqa: E402
 
 EDGES = np.round(np.arange(0.50, 1.0001, 0.05), 2)  # bins [0.50, 0.55) ... [0.95, 1.00]
 MIN_WORDS = 150
+
+
+def binom_interval(confidence: float, n: int, p: float) -> tuple[int, int]:
+    """The central ``confidence`` interval of Binomial(n, p), as scipy.stats.binom.interval gives it.
+
+    The smallest k whose CDF reaches (1 - c) / 2 and the smallest whose CDF reaches (1 + c) / 2,
+    from the exact probabilities in log space (numpy only: scipy is not a dependency here).
+    """
+    if p <= 0.0 or p >= 1.0:
+        return (0, 0) if p <= 0.0 else (n, n)
+    k = np.arange(n + 1)
+    log_choose = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in k])
+    cdf = np.cumsum(np.exp(log_choose + k * math.log(p) + (n - k) * math.log1p(-p)))
+    lo, hi = np.searchsorted(cdf, [(1 - confidence) / 2, (1 + confidence) / 2 - 1e-12])
+    return int(lo), int(min(hi, n))
 
 
 def load(path: str) -> tuple[list[str], list[str]]:
@@ -123,7 +138,7 @@ def main() -> int:
         inside = (js >= EDGES[b]) & ((js < EDGES[b + 1]) | (b == len(EDGES) - 2))
         n, k = int(inside.sum()), int(hit[inside].sum())
         p = float(np.mean([candidate_probability(s, cfg.bands, cfg.rows_per_band) for s in js[inside]])) if n else 0.0
-        lo_k, hi_k = binom.interval(0.99, n, p) if n else (0, 0)
+        lo_k, hi_k = binom_interval(0.99, n, p) if n else (0, 0)
         good = n > 0 and lo_k <= k <= hi_k
         ok &= good
         observed, expected = observed + k, expected + n * p
