@@ -17,6 +17,7 @@ RefinedWeb §3.2 applies the document-wise quality heuristics of Gopher (Rae et 
 
 from __future__ import annotations
 
+import collections
 import re
 from typing import Iterable
 from dataclasses import dataclass, field, fields
@@ -127,24 +128,42 @@ RULES = (
 
 
 def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str]) -> dict[str, float | int]:
-    """Every quality signal of ``doc`` by column, with the tokenisation described in the module docstring."""
+    """Every quality signal of ``doc`` by column, with the tokenisation described in the module docstring.
+
+    The word tests run once per distinct token, weighted by its count: a page repeats most of its
+    tokens (on the CC-like bench input's texts the signals took half the time of a test per token).
+    """
     tokens = doc.words
-    words = [w for w in tokens if _ALNUM.search(w)]
     n_tokens = len(tokens)
+    n_words = word_chars = n_alpha = n_stops = 0
+    distinct_stops: set[str] = set()
+    for token, count in collections.Counter(tokens).items():
+        if token[0].isalpha():  # both patterns match at the first character (a letter is neither \d nor _)
+            n_words += count
+            word_chars += len(token) * count
+            n_alpha += count
+        else:
+            if _ALNUM.search(token):
+                n_words += count
+                word_chars += len(token) * count
+            if ALPHA.search(token):
+                n_alpha += count
+        if (stop := strip_punctuation(token).lower()) in stop_words:
+            n_stops += count
+            distinct_stops.add(stop)
     per_token = 1.0 / n_tokens if n_tokens else 0.0
     lines = doc.lines
     per_line = 1.0 / len(lines) if lines else 0.0
     bullets = tuple(cfg.bullets)
-    stops = [s for w in tokens if (s := strip_punctuation(w).lower()) in stop_words]
     return {
-        schema.WORD_COUNT: len(words),
-        schema.MEAN_WORD_LENGTH: sum(map(len, words)) / len(words) if words else 0.0,
+        schema.WORD_COUNT: n_words,
+        schema.MEAN_WORD_LENGTH: word_chars / n_words if n_words else 0.0,
         schema.HASH_RATIO: doc.text.count("#") * per_token,
         schema.ELLIPSIS_RATIO: (doc.text.count("...") + doc.text.count("…")) * per_token,
         schema.BULLET_LINE_FRAC: sum(line.startswith(bullets) for line in lines) * per_line,
         schema.ELLIPSIS_LINE_FRAC: sum(line.endswith(("...", "…")) for line in lines) * per_line,
-        schema.ALPHA_WORD_FRAC: sum(1 for w in tokens if ALPHA.search(w)) * per_token,
-        schema.STOP_WORD_COUNT: len(set(stops)) if cfg.stop_words_distinct else len(stops),
+        schema.ALPHA_WORD_FRAC: n_alpha * per_token,
+        schema.STOP_WORD_COUNT: len(distinct_stops) if cfg.stop_words_distinct else n_stops,
     }
 
 

@@ -16,6 +16,15 @@ The text pass was an lxml parser target (issue 17 replaced it): on pages-A, the 
 the CC-like bench input (bench/make_cc_like.py) both give the same screening decision for every page
 and, but for a trailing space or a parser quirk on 13 of 606 pages, the same text, in 0.61 of lxml's
 CPU time on pages-A with the dev/warc crawls (606 pages) and 0.47 on the CC-like input.
+
+Most pages that pass are passed by a probe first (``probe_chars``): fastText on 150 characters from
+the middle of the text and its last 150, and a page the probe finds in a target language (0.5 or
+more) is extracted without the full check. A probe can only let a page through, never rule one
+out, so it costs at worst one extraction more. The middle and the end, not the start: the first
+characters are often navigation, and an English menu above a Japanese article passed 6 such pages
+of pages-A that the full check screens out; from the middle and the end, none of the 1836 pages of
+pages-A, the CC-like input and dev/warc, while fastText read 0.57 of the characters it read before
+on the CC-like input and 0.77 on pages-A.
 """
 
 from __future__ import annotations
@@ -42,11 +51,18 @@ class ScreenConfig:
     """Characters of body text given to fastText (the first ones, in document order)."""
     min_chars: int = 200
     """Pages with less visible text than this are never screened out (too little to be sure)."""
+    probe_chars: int = 300
+    """Characters of a first, cheaper check (half from the middle of the text, half from its end) that
+    passes a page without the full one; 0 turns it off. Only pages with twice as much text are probed."""
+    probe_pass_prob: float = 0.5
+    """A page passes on the probe alone when the target languages together score at least this on it."""
 
     def __post_init__(self) -> None:
         check(0.0 <= self.max_target_prob <= 1.0, "max_target_prob", f"must be in [0, 1], got {self.max_target_prob}")
         check(self.max_chars >= 1, "max_chars", f"must be >= 1, got {self.max_chars}")
         check(self.min_chars >= 0, "min_chars", f"must be >= 0, got {self.min_chars}")
+        check(self.probe_chars >= 0, "probe_chars", f"must be >= 0, got {self.probe_chars}")
+        check(0.0 < self.probe_pass_prob <= 1.0, "probe_pass_prob", f"must be in (0, 1], got {self.probe_pass_prob}")
 
 
 def visible_text(html: bytes, max_chars: int) -> str:
@@ -78,11 +94,20 @@ class LanguageScreen:
 
     def screen(self, html: bytes) -> tuple[str, float] | None:
         """(top label, its probability) when the page is clearly not in a target language, else None."""
-        text = visible_text(html, self.config.max_chars)
-        if len(text) < self.config.min_chars:
+        cfg = self.config
+        text = visible_text(html, cfg.max_chars)
+        if len(text) < cfg.min_chars:
             return None
+        if cfg.probe_chars and len(text) >= 2 * cfg.probe_chars:
+            half, middle = cfg.probe_chars // 2, len(text) // 2
+            if self._target_prob(text[middle : middle + half] + " " + text[-half:])[0] >= cfg.probe_pass_prob:
+                return None
+        target, label, prob = self._target_prob(text)
+        if target >= cfg.max_target_prob:
+            return None
+        return label.removeprefix("__label__"), float(min(prob, 1.0))
+
+    def _target_prob(self, text: str) -> tuple[float, str, float]:
+        """(the target languages' summed probability, the top label, its probability) of ``text``."""
         labels, probs = self.model.model.predict(text, k=-1, threshold=0.0)
-        target = sum(float(p) for label, p in zip(labels, probs) if label in self.labels)
-        if target >= self.config.max_target_prob:
-            return None
-        return labels[0].removeprefix("__label__"), float(min(probs[0], 1.0))
+        return sum(float(p) for label, p in zip(labels, probs) if label in self.labels), labels[0], probs[0]

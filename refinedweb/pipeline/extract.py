@@ -130,8 +130,8 @@ class ExtractionWorker:
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self.restarts = 0
-        self.waiting: collections.deque[tuple[str, float]] = collections.deque()  # (page, sent at), in order
-        self.unsent: list[str] = []  # submitted, not sent yet
+        self.waiting: collections.deque[tuple[str | bytes, float]] = collections.deque()  # (page, sent at), in order
+        self.unsent: list[str | bytes] = []  # submitted, not sent yet
         # Sending early pays only where the child can run beside this process; on one CPU it only
         # makes the two interleave, so everything waits for ``collect``.
         self.overlap = _usable_cpus() > 1
@@ -161,8 +161,8 @@ class ExtractionWorker:
             self.conn.close()
         self.proc, self.conn = None, None
 
-    def submit(self, html: str) -> None:
-        """Queue one page; every ``PAGES_PER_SEND`` pages (on one CPU: at ``collect``) the queued ones are sent."""
+    def submit(self, html: str | bytes) -> None:
+        """Queue one page (text, or UTF-8 bytes the child decodes); every ``PAGES_PER_SEND`` pages (on one CPU: at ``collect``) the queued ones are sent."""
         self.unsent.append(html)
         if self.overlap and len(self.unsent) >= PAGES_PER_SEND:
             self._send()
@@ -268,7 +268,7 @@ class Extractor:
                 else:
                     screened[i] = self.screen.screen(html) if self.screen is not None else None
                     if screened[i] is None:  # sent in groups: trafilatura runs while the next pages are screened
-                        self.worker.submit(html.decode("utf-8", "surrogatepass"))
+                        self.worker.submit(html)  # UTF-8 bytes, decoded by the child
                         todo.append(i)
             results = self.worker.collect(cfg.timeout_s) if todo else []
         except BaseException:  # no page of this batch may be answered to the next one

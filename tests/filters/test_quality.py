@@ -44,6 +44,29 @@ def test_signals_by_hand():
     assert row[schema.DROP_REASON] == schema.GOPHER_TOO_FEW_WORDS
 
 
+def test_word_tests_per_distinct_token_match_a_test_per_token():
+    """The signals count each distinct token once, weighted; a test of every token gives the same."""
+    import random
+    import re
+
+    from refinedweb.filters.quality import quality_signals
+    from refinedweb.filters.text import Document, strip_punctuation
+
+    alnum, alpha = re.compile(r"[^\W_]"), re.compile(r"[^\W\d_]")
+    pieces = ["the", "The,", "“of", "_x", "__", "2", "²", "x²", "٣", "日本", "é", "\u0301e", "...", "-", "#", "a_1", "ǅ", "Ⅻ"]
+    rng = random.Random(3)
+    cfg = QualityConfig()
+    stops = frozenset(cfg.stop_words)
+    for _ in range(200):
+        tokens = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(1, 40))]
+        signals = quality_signals(Document(" ".join(tokens)), cfg, stops)
+        words = [t for t in tokens if alnum.search(t)]
+        assert signals[schema.WORD_COUNT] == len(words)
+        assert signals[schema.MEAN_WORD_LENGTH] == (sum(map(len, words)) / len(words) if words else 0.0)
+        assert signals[schema.ALPHA_WORD_FRAC] == sum(1 for t in tokens if alpha.search(t)) * (1.0 / len(tokens))
+        assert signals[schema.STOP_WORD_COUNT] == sum(strip_punctuation(t).lower() in stops for t in tokens)
+
+
 def test_stop_words_ignore_case_and_punctuation():
     text = _prose().replace("the", "").replace("of", "")  # no stop word left
     assert _reasons([text]) == [schema.GOPHER_TOO_FEW_STOP_WORDS]

@@ -64,6 +64,34 @@ def test_screen_rules_out_only_clear_non_target_pages(language):
     assert screen.screen(_page("<p>Guten Tag</p>")) is None  # too little text to be sure
 
 
+class _Recording:
+    """The fastText model, recording the length of every text it is asked about."""
+
+    def __init__(self, model) -> None:
+        self.model, self.asked = model, []
+
+    def predict(self, text, **kwargs):
+        self.asked.append(len(text))
+        return self.model.predict(text, **kwargs)
+
+
+def test_probe_passes_target_pages_and_leaves_the_rest_to_the_full_check(language):
+    screen = language.make_screen()
+    screen.model = type("M", (), {"model": _Recording(language.model.model)})()
+    asked = screen.model.model.asked
+    assert screen.screen(_page(f"<p>{ENGLISH * 6}</p>")) is None
+    assert asked == [301]  # 150 characters from the middle, a space, the last 150: no full check
+    asked.clear()
+    label, _ = screen.screen(_page(f"<p>{GERMAN * 6}</p>"))
+    assert label == "de" and asked[0] == 301 and asked[1] > 1000  # the probe cannot rule a page out
+    asked.clear()
+    assert screen.screen(_page(f"<p>{GERMAN * 2}</p>"))[0] == "de"
+    assert asked == [len(visible_text(_page(f"<p>{GERMAN * 2}</p>"), 5000))]  # under 600 characters: no probe
+    asked.clear()
+    screen.config = replace(screen.config, probe_chars=0)
+    assert screen.screen(_page(f"<p>{ENGLISH * 6}</p>")) is None and len(asked) == 1 and asked[0] > 1000
+
+
 def test_language_stage_drops_screened_pages_under_their_own_reason(language):
     batch = pa.table({
         schema.ID: ["a", "b"],
@@ -83,6 +111,10 @@ def test_screen_config_names_the_field():
         from_dict(PipelineConfig, {"language": {"screen": {"max_target_prob": 2.0}}})
     with pytest.raises(ConfigError, match="min_chars"):
         ScreenConfig(min_chars=-1)
+    with pytest.raises(ConfigError, match="probe_chars"):
+        ScreenConfig(probe_chars=-1)
+    with pytest.raises(ConfigError, match="probe_pass_prob"):
+        ScreenConfig(probe_pass_prob=0.0)
 
 
 def _refine_pages(path, cfg: PipelineConfig):
