@@ -138,16 +138,12 @@ def quality_signals(doc: Document, cfg: QualityConfig, stop_words: frozenset[str
     n_words = word_chars = n_alpha = n_stops = 0
     distinct_stops: set[str] = set()
     for token, count in collections.Counter(tokens).items():
-        if token[0].isalpha():  # both patterns match at the first character (a letter is neither \d nor _)
+        letter_first = token[0].isalpha()  # both patterns then match there (a letter is neither \d nor _)
+        if letter_first or _ALNUM.search(token):
             n_words += count
             word_chars += len(token) * count
+        if letter_first or ALPHA.search(token):
             n_alpha += count
-        else:
-            if _ALNUM.search(token):
-                n_words += count
-                word_chars += len(token) * count
-            if ALPHA.search(token):
-                n_alpha += count
         if (stop := strip_punctuation(token).lower()) in stop_words:
             n_stops += count
             distinct_stops.add(stop)

@@ -22,9 +22,9 @@ the middle of the text and its last 150, and a page the probe finds in a target 
 more) is extracted without the full check. A probe can only let a page through, never rule one
 out, so it costs at worst one extraction more. The middle and the end, not the start: the first
 characters are often navigation, and an English menu above a Japanese article passed 6 such pages
-of pages-A that the full check screens out; from the middle and the end, none of the 1836 pages of
-pages-A, the CC-like input and dev/warc, while fastText read 0.57 of the characters it read before
-on the CC-like input and 0.77 on pages-A.
+of pages-A that the full check screens out; from the middle and the end, none of the 1837 pages of
+pages-A, the CC-like input and dev/warc changes its decision, and the screen's CPU time fell from
+1.02 to 0.74 s on the CC-like input and from 0.80 to 0.73 s on pages-A.
 """
 
 from __future__ import annotations

@@ -5,16 +5,15 @@ from __future__ import annotations
 import gzip
 
 import pytest
+import trafilatura
+from trafilatura.deduplication import LRUCache
+from trafilatura.settings import LRU_SIZE
 
 from refinedweb.pipeline.extract import ExtractConfig
 from refinedweb.pipeline.extract_child import extractor
 
 
 def test_one_extractor_gives_the_texts_of_extract_with_keywords(shared_data):
-    trafilatura = pytest.importorskip("trafilatura")
-    from trafilatura.deduplication import LRUCache
-    from trafilatura.settings import LRU_SIZE
-
     options = ExtractConfig().trafilatura_options()
     folder = shared_data / "dev" / "html" / "scrapinghub"
     pages = [gzip.decompress(p.read_bytes()).decode("utf-8", "replace") for p in sorted(folder.glob("*.html.gz"))[:40]]
